@@ -1,0 +1,125 @@
+// Block Kit to DOM: header, section (mrkdwn, fields, accessory), context, divider, image,
+// actions with buttons (style, confirm). Buttons carry data-action-id / data-ts for tests.
+"use strict";
+
+const Blocks = (() => {
+  let names = {};  // id -> display name, for <@U..>, <#C..>, <!subteam^S..>
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function escapeHtml(s) {
+    return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function unescapeSlack(s) {
+    return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  }
+
+  function link(token) {
+    const inner = token.slice(1, -1);
+    const [target, label] = inner.split("|");
+    if (target.startsWith("@")) return `<b>@${escapeHtml(names[target.slice(1)] || target.slice(1))}</b>`;
+    if (target.startsWith("#")) return `<b>#${escapeHtml(names[target.slice(1)] || target.slice(1))}</b>`;
+    if (target.startsWith("!subteam^")) {
+      const id = target.slice(9);
+      return `<b>@${escapeHtml(label || names[id] || id)}</b>`;
+    }
+    if (target.startsWith("!")) return `<b>@${escapeHtml(target.slice(1))}</b>`;
+    return `<a href="${escapeHtml(target)}" target="_blank">${escapeHtml(label || target)}</a>`;
+  }
+
+  function styleText(s) {
+    return escapeHtml(unescapeSlack(s))
+      .replace(/```([\s\S]+?)```/g, "<pre>$1</pre>")
+      .replace(/`([^`]+)`/g, "<code>$1</code>")
+      .replace(/(^|[\s(])\*([^*\n]+)\*/g, "$1<b>$2</b>")
+      .replace(/(^|[\s(])_([^_\n]+)_/g, "$1<i>$2</i>")
+      .replace(/(^|[\s(])~([^~\n]+)~/g, "$1<s>$2</s>")
+      .replace(/\n/g, "<br>");
+  }
+
+  function mrkdwn(s) {
+    return s.split(/(<[^<>]+>)/).map((part) =>
+      part.startsWith("<") && part.endsWith(">") ? link(part) : styleText(part)).join("");
+  }
+
+  function text(obj, cls) {
+    const node = el("div", cls);
+    if (!obj) return node;
+    if (obj.type === "mrkdwn") node.innerHTML = mrkdwn(obj.text || "");
+    else node.textContent = obj.text || "";
+    return node;
+  }
+
+  function button(element, ts) {
+    const node = el("button", `bk ${element.style || ""}`, (element.text || {}).text || "");
+    node.type = "button";
+    node.dataset.actionId = element.action_id || "";
+    node.dataset.ts = ts;
+    if (element.value !== undefined) node.dataset.value = element.value;
+    if (element.confirm) node.dataset.confirm = JSON.stringify(element.confirm);
+    return node;
+  }
+
+  function element(item, ts) {
+    if (item.type === "button") return button(item, ts);
+    if (item.type === "image") {
+      const img = el("img");
+      img.src = item.image_url; img.alt = item.alt_text || "";
+      return img;
+    }
+    return el("span", "unsupported", `[${item.type}]`);
+  }
+
+  const renderers = {
+    header: (b) => text(b.text, "block header"),
+    divider: () => el("hr", "block divider"),
+    section: (b, ts) => {
+      const node = el("div", "block section");
+      if (b.text) node.appendChild(text(b.text));
+      if (b.fields) {
+        const grid = el("div", "fields");
+        b.fields.forEach((f) => grid.appendChild(text(f)));
+        node.appendChild(grid);
+      }
+      if (b.accessory) node.appendChild(element(b.accessory, ts));
+      return node;
+    },
+    context: (b, ts) => {
+      const node = el("div", "block context");
+      (b.elements || []).forEach((e) =>
+        node.appendChild(e.type === "image" ? element(e, ts) : text(e)));
+      return node;
+    },
+    image: (b, ts) => {
+      const node = el("div", "block block-image");
+      if (b.title) node.appendChild(text(b.title));
+      node.appendChild(element(b, ts));
+      return node;
+    },
+    actions: (b, ts) => {
+      const node = el("div", "block actions");
+      (b.elements || []).forEach((e) => node.appendChild(element(e, ts)));
+      return node;
+    },
+    markdown: (b) => { const n = el("div", "block"); n.innerHTML = mrkdwn(b.text || ""); return n; },
+  };
+
+  function render(blocks, ts) {
+    const frag = el("div", "blocks");
+    (blocks || []).forEach((b) => {
+      const renderer = renderers[b.type];
+      const node = renderer ? renderer(b, ts) : el("div", "block unsupported", `[${b.type}]`);
+      if (b.block_id) node.dataset.blockId = b.block_id;
+      frag.appendChild(node);
+    });
+    return frag;
+  }
+
+  return { render, mrkdwn, el, setNames: (n) => { names = n; } };
+})();

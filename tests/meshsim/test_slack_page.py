@@ -1,0 +1,82 @@
+"""The channel page: served at `/` with the element ids browser tests rely on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import meshsim.slack
+from meshsim.slack.testing import RunningSlack
+
+STATIC = Path(meshsim.slack.__file__).parent / "static"
+
+
+def fetch(url: str) -> tuple[str, str]:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.headers.get_content_type(), resp.read().decode()
+
+
+def test_page_has_the_user_switcher_composer_and_confirm_dialog(slack: RunningSlack) -> None:
+    kind, html = fetch(slack.url + "/")
+    assert kind == "text/html"
+    for marker in ('<select id="user">', '<input id="composer"', '<dialog id="confirm">',
+                   'id="confirm-ok"', 'src="/static/app.js"', 'src="/static/blocks.js"'):
+        assert marker in html
+
+
+def test_scripts_are_served_and_wire_buttons_to_the_control_api(slack: RunningSlack) -> None:
+    kind, app_js = fetch(slack.url + "/static/app.js")
+    _, blocks_js = fetch(slack.url + "/static/blocks.js")
+    assert kind in ("application/javascript", "text/javascript")
+    assert "/_sim/click" in app_js and "/_sim/command" in app_js and "/_sim/messages" in app_js
+    assert "dataset.actionId" in blocks_js and "dataset.confirm" in blocks_js
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("script", ["app.js", "blocks.js"])
+def test_scripts_parse(script: str) -> None:
+    subprocess.run(["node", "--check", str(STATIC / script)], check=True)
+
+
+# A stub DOM just big enough for blocks.js, so node can show what a card renders to.
+RENDER = """
+class Node {
+  constructor(tag) { this.tag = tag; this.children = []; this.dataset = {}; this.className = "";
+                     this.text = ""; this.innerHTML = ""; }
+  appendChild(c) { this.children.push(c); return c; }
+  set textContent(t) { this.text = t; }
+  all() { return [this, ...this.children.flatMap((c) => c.all())]; }
+}
+global.document = { createElement: (t) => new Node(t) };
+eval(require("fs").readFileSync(process.argv[1], "utf8") + "\\nglobal.Blocks = Blocks;");
+const nodes = Blocks.render(JSON.parse(process.argv[2]), "1700000000.000100").all();
+console.log(JSON.stringify(nodes.map((n) => ({cls: n.className, data: n.dataset,
+                                              html: n.innerHTML, text: n.text}))));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_blocks_render_header_mrkdwn_and_buttons_with_their_confirm() -> None:
+    confirm = {"title": {"type": "plain_text", "text": "Sure?"},
+               "text": {"type": "mrkdwn", "text": "Roll *all*?"},
+               "confirm": {"type": "plain_text", "text": "Roll"},
+               "deny": {"type": "plain_text", "text": "Wait"}}
+    card = [{"type": "header", "text": {"type": "plain_text", "text": "aks-prod"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Phase* by <@U0ALICE>"}},
+            {"type": "actions", "elements": [
+                {"type": "button", "action_id": "roll", "style": "danger", "value": "run-1",
+                 "text": {"type": "plain_text", "text": "Roll"}, "confirm": confirm}]}]
+    done = subprocess.run(["node", "-e", RENDER, str(STATIC / "blocks.js"), json.dumps(card)],
+                          check=True, capture_output=True, text=True)
+    nodes = json.loads(done.stdout)
+    assert {"cls": "block header", "data": {}, "html": "", "text": "aks-prod"} in nodes
+    assert any(n["html"] == "<b>Phase</b> by <b>@U0ALICE</b>" for n in nodes)
+    (button,) = [n for n in nodes if n["data"].get("actionId") == "roll"]
+    assert (button["cls"], button["text"], button["data"]["ts"]) == (
+        "bk danger", "Roll", "1700000000.000100")
+    assert json.loads(button["data"]["confirm"]) == confirm
