@@ -1,0 +1,44 @@
+"""A simulated Azure Resource Manager for the AKS Istio add-on, served over HTTPS.
+
+The real azure-mgmt-containerservice client works against it unmodified:
+
+    arm = ArmSim(clock)                      # catalogue=, faults=, operation_seconds=30 (sim s)
+    arm.add_cluster(SUB, "rg", "aks1", kubernetes_version="1.30.7", revisions=["asm-1-22"],
+                    kube_server_url=kube_url, on_revisions=kube.set_revisions,
+                    on_patch=kube.bump_patch)
+    base_url = arm.serve(simloop, tls_dir)   # or: tls = arm.tls(dir); simloop.serve(arm.app(),
+                                             #     ssl_context=tls.server_context)
+    client = ContainerServiceClient(credential, SUB, base_url=base_url,
+                                    connection_verify=str(arm.ca_path), polling_interval=0.05)
+
+Any `TokenCredential` will do (a bearer token is required, its value is not checked).
+
+Served (paths case-insensitive, any api-version): managedClusters GET/PUT, `meshUpgradeProfiles`
+and `/istio`, `locations/{loc}/meshRevisionProfiles` and `/istio`, POST
+`listClusterUserCredential`, and `locations/{loc}/operations/{id}` (the absolute
+`Azure-AsyncOperation` URL a PUT returns). A PUT runs an operation of `operation_seconds`
+simulated seconds; `on_revisions(revisions)` is called (on the server's event loop thread)
+when it succeeds and the revisions changed; if it raises, the operation ends Failed. After a
+failed operation ARM keeps showing the requested revisions with `provisioningState: Failed` (as
+real AKS does) while the cluster keeps the old ones; PUTting the same revisions again is allowed
+and re-runs the operation, and so are complete/rollback moves from the failed goal.
+
+Python: `calls(method=None, path_contains=None)`, `clear_calls()`,
+`fail_next_operation(code, message)`, `patch_release(revision, version)`,
+`cluster_state(sub, rg, name)`, `faults` (meshsim.faults rules).
+
+Control API (no token, not recorded):
+- `GET /_sim/arm/calls[?method=PUT&path=managedClusters]`: `[{"method","path","status","time"}]`;
+  `DELETE` clears it.
+- `GET /_sim/arm/clusters`: `[{"name","revisions","applied","provisioningState",...}]`.
+- `POST /_sim/arm/fail-next-operation {"code"?, "message"?}`: the next operation ends Failed.
+- `POST /_sim/arm/patch-release {"revision": "asm-1-22", "version": "1.22.6"}`: updates the
+  catalogue and calls `on_patch` of the clusters running that revision.
+- `POST|GET|DELETE /_sim/faults`: fault rules, answered with ARM error bodies.
+"""
+
+from meshsim.arm.calls import ArmCall
+from meshsim.arm.sim import OPERATION_SECONDS, ArmSim
+from meshsim.arm.tls import ArmTls
+
+__all__ = ["OPERATION_SECONDS", "ArmCall", "ArmSim", "ArmTls"]

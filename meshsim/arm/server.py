@@ -1,0 +1,181 @@
+"""ARM's HTTP surface for Microsoft.ContainerService, as azure-mgmt-containerservice calls it.
+
+ARM matches paths case-insensitively and the SDK may send any api-version, so one catch-all
+route dispatches on regular expressions instead of aiohttp's case-sensitive router. Every call
+needs `Authorization: Bearer ...` (401 otherwise) and an `api-version` query parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from meshsim.arm import bodies
+from meshsim.arm.provider import ResourceProvider
+from meshsim.arm.rp import JSON, RpError
+
+Match = dict[str, str]
+Route = Callable[[ResourceProvider, web.Request, Match], Awaitable[web.Response]]
+
+_CLUSTER = (
+    r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
+    r"/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)"
+)
+_LOCATION = (
+    r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.containerservice/locations/(?P<loc>[^/]+)"
+)
+
+
+# What fault rules answer with, per status: ARM's own codes (aks-arm.md §3).
+_FAULT_CODES = {
+    429: ("TooManyRequests", "The request is being throttled. Please try again later."),
+    500: ("InternalServerError", "An internal server error occurred. Please retry the request."),
+    502: ("BadGateway", "The gateway did not receive a response from the resource provider."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable. Please retry later."),
+    504: ("GatewayTimeout", "The gateway did not receive a response within the specified time."),
+}
+
+
+def fault_error_body(status: int) -> bytes:
+    code, message = _FAULT_CODES.get(status, ("Error", f"Injected fault: HTTP {status}."))
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def _json(body: JSON, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    all_headers = {"x-ms-request-id": str(uuid.uuid4()), **(headers or {})}
+    return web.json_response(body, status=status, headers=all_headers)
+
+
+async def get_cluster(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    c = rp.cluster(m["sub"], m["rg"], m["name"])
+    return _json(rp.render(c))
+
+
+async def put_cluster(rp: ResourceProvider, request: web.Request, m: Match) -> web.Response:
+    c = rp.cluster(m["sub"], m["rg"], m["name"])
+    body, op = rp.put(c, await _body(request), request.headers.get("If-Match"))
+    # AKS answers a PUT with Azure-AsyncOperation only, absolute, and no Location (aks-arm.md §1).
+    origin = f"{request.scheme}://{request.host}"
+    return _json(body, 200, {"Azure-AsyncOperation": origin + op.status_path()})
+
+
+async def list_upgrade_profiles(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    profile = rp.upgrade_profile(rp.cluster(m["sub"], m["rg"], m["name"]))
+    return _json({"value": [] if profile is None else [profile]})
+
+
+async def get_upgrade_profile(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    c = rp.cluster(m["sub"], m["rg"], m["name"])
+    profile = rp.upgrade_profile(c) if m["mode"].lower() == "istio" else None
+    if profile is None:
+        raise RpError(404, "NotFound", f"Mesh upgrade profile '{m['mode']}' was not found.")
+    return _json(profile)
+
+
+async def list_revision_profiles(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    return _json({"value": [bodies.mesh_revision_profile(m["sub"], m["loc"], rp.catalogue)]})
+
+
+async def get_revision_profile(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    if m["mode"].lower() != "istio":
+        raise RpError(404, "NotFound", f"Mesh revision profile '{m['mode']}' was not found.")
+    return _json(bodies.mesh_revision_profile(m["sub"], m["loc"], rp.catalogue))
+
+
+async def list_user_credential(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    return _json(bodies.user_credentials(rp.cluster(m["sub"], m["rg"], m["name"])))
+
+
+async def get_operation(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    op = rp.operations.get(m["op"])
+    if op is None or op.subscription_id.lower() != m["sub"].lower():
+        raise RpError(404, "NotFound", f"Operation {m['op']} was not found.")
+    return _json(op.status_body(rp.clock))
+
+
+ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
+    (verb, re.compile(f"^{pattern}/?$", re.IGNORECASE), route)
+    for verb, pattern, route in [
+        ("GET", _CLUSTER, get_cluster),
+        ("PUT", _CLUSTER, put_cluster),
+        ("GET", _CLUSTER + "/meshupgradeprofiles", list_upgrade_profiles),
+        ("GET", _CLUSTER + r"/meshupgradeprofiles/(?P<mode>[^/]+)", get_upgrade_profile),
+        ("POST", _CLUSTER + "/listclusterusercredential", list_user_credential),
+        ("GET", _LOCATION + "/meshrevisionprofiles", list_revision_profiles),
+        ("GET", _LOCATION + r"/meshrevisionprofiles/(?P<mode>[^/]+)", get_revision_profile),
+        ("GET", _LOCATION + r"/operations/(?P<op>[^/]+)", get_operation),
+    ]
+]
+
+
+def handler(rp: ResourceProvider) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The catch-all aiohttp handler: auth, api-version, route, and RpError -> ARM error."""
+
+    async def dispatch(request: web.Request) -> web.Response:
+        try:
+            _authenticate(request)
+            if not request.query.get("api-version"):
+                raise RpError(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
+            route, match = _route(request.method, request.path)
+            return await route(rp, request, match)
+        except RpError as exc:
+            return _json(exc.body(), exc.status, exc.headers)
+
+    return dispatch
+
+
+def _route(method: str, path: str) -> tuple[Route, Match]:
+    known_path = False
+    for verb, pattern, route in ROUTES:
+        found = pattern.match(path)
+        if found is None:
+            continue
+        if verb == method:
+            return route, found.groupdict()
+        known_path = True
+    if known_path:
+        raise RpError(
+            405, "HttpMethodNotAllowed", f"The HTTP method '{method}' is not supported at '{path}'."
+        )
+    raise RpError(404, "NotFound", f"No route registered for '{method} {path}'.")
+
+
+def _authenticate(request: web.Request) -> None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        detail = "The 'Authorization' header is missing."
+    elif not header.startswith("Bearer ") or not header.removeprefix("Bearer ").strip():
+        detail = "The 'Authorization' header is provided in an invalid format."
+    else:
+        return
+    # A plain (non-claims) challenge: ARMChallengeAuthenticationPolicy passes the 401 through.
+    challenge = (
+        'Bearer authorization_uri="https://login.microsoftonline.com/common", '
+        'error="invalid_token", error_description="The authentication failed."'
+    )
+    raise RpError(
+        401,
+        "AuthenticationFailed",
+        f"Authentication failed. {detail}",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def _body(request: web.Request) -> JSON:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError as exc:
+        raise RpError(
+            400, "InvalidRequestContent", f"The request content was invalid: {exc}"
+        ) from exc
+    if not isinstance(body, dict):
+        raise RpError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body
