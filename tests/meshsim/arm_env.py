@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
 
 from meshsim.arm import OPERATION_SECONDS, ArmSim
+from meshsim.arm.testing import StaticTokenCredential
 from meshsim.clock import SimClock
 from meshsim.runtime import SimLoop
 
@@ -34,14 +33,6 @@ KUBE_URL = "https://127.0.0.1:16443"
 SPEED = 100.0
 # For tests that look at a running operation: long enough (1.5 s) not to end under a loaded CI.
 SLOW_OPERATION = 150.0
-
-
-class StaticTokenCredential:
-    """A real azure.core TokenCredential with a fixed token (the simulator checks its presence)."""
-
-    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
-                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
-        return AccessToken("meshsim-arm-token", int(time.time()) + 3600)
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""The simulated ARM over HTTPS and real ContainerServiceClients for the bot/aks.py tests.
+
+Imported by tests/integration/test_aks_*.py, which wrap `serve_arm` in an `arm` fixture.
+Nothing here fakes the SDK: the client is built by `bot.aks.build_client` and talks TLS to
+`meshsim.arm.ArmSim` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.mgmt.containerservice import ContainerServiceClient
+
+from bot.aks import AksMesh
+from bot.aks_client import build_client
+from bot.aks_types import Operation, OperationStatus, OpState
+from meshsim.arm import ArmSim
+from meshsim.arm.testing import StaticTokenCredential
+from meshsim.catalogue import Catalogue
+from meshsim.clock import SimClock
+from meshsim.runtime import SimLoop
+
+SUB = "00000000-0000-0000-0000-00000000a11e"
+RG = "rg-mesh"
+# 30 simulated seconds per ARM operation take 0.15 s at this speed.
+FAST = 200.0
+
+
+@dataclass
+class Arm:
+    sim: ArmSim
+    base_url: str
+    ca_path: str
+
+    def client(self, retry_total: int = 0, token: str = "meshsim-token") -> ContainerServiceClient:
+        return build_client(SUB, StaticTokenCredential(token), self.base_url, self.ca_path,
+                            polling_interval=0.01, retry_total=retry_total)
+
+    def mesh(self, name: str = "aks1", retry_total: int = 0,
+             token: str = "meshsim-token") -> AksMesh:
+        return AksMesh(self.client(retry_total, token), RG, name)
+
+    def cluster(self, name: str = "aks1", **kwargs: Any) -> None:
+        self.sim.add_cluster(SUB, RG, name, **kwargs)
+
+    def puts(self) -> int:
+        return len(self.sim.calls("PUT", "/managedClusters/"))
+
+    def state(self, name: str = "aks1") -> dict[str, Any]:
+        return self.sim.cluster_state(SUB, RG, name)
+
+
+@contextmanager
+def serve_arm(tmp_path: Path, speed: float = FAST, catalogue: Catalogue | None = None
+              ) -> Iterator[Arm]:
+    loop = SimLoop()
+    try:
+        sim = ArmSim(SimClock(speed), catalogue=catalogue)
+        base_url = sim.serve(loop, tmp_path / "tls")
+        assert sim.ca_path is not None
+        yield Arm(sim, base_url, str(sim.ca_path))
+    finally:
+        loop.close()
+
+
+def wait_for(mesh: AksMesh, op: Operation | str, timeout: float = 15.0) -> OperationStatus:
+    """Ask for the status until the operation ends, as the workflow's ticks would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = mesh.operation_status(op)
+        if status.state is not OpState.IN_PROGRESS or time.monotonic() > deadline:
+            return status
+        time.sleep(0.02)
