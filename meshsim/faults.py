@@ -102,7 +102,8 @@ def fault_middleware(faults: Faults, error_body: Callable[[int], bytes]) -> Any:
             return await handler(request)
         headers = {"Content-Type": "application/json"}
         if rule.retry_after is not None:
-            headers["Retry-After"] = str(int(rule.retry_after) if rule.retry_after >= 1 else rule.retry_after)
+            delay = rule.retry_after
+            headers["Retry-After"] = str(int(delay) if delay >= 1 else delay)
         body = error_body(rule.status) if rule.body is None else _json(rule.body)
         return web.Response(status=rule.status, body=body, headers=headers)
 

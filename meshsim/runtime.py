@@ -39,11 +39,13 @@ class SimLoop:
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def serve(self, app: web.Application, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> int:
+    def serve(self, app: web.Application, port: int = 0,
+              ssl_context: ssl.SSLContext | None = None) -> int:
         """Start `app` on 127.0.0.1 and return the bound port."""
         return self.call(self._serve(app, port, ssl_context))
 
-    async def _serve(self, app: web.Application, port: int, ssl_context: ssl.SSLContext | None) -> int:
+    async def _serve(self, app: web.Application, port: int,
+                     ssl_context: ssl.SSLContext | None) -> int:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context)

@@ -36,7 +36,8 @@ class ResourceType:
 
 
 def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool = True,
-        short: tuple[str, ...] = (), status: bool = True, cats: tuple[str, ...] = ()) -> ResourceType:
+        short: tuple[str, ...] = (), status: bool = True,
+        cats: tuple[str, ...] = ()) -> ResourceType:
     return ResourceType(group, version, plural, kind, namespaced, short, status, cats)
 
 

@@ -88,7 +88,8 @@ def from_structured(selector: Mapping[str, Any] | None) -> LabelSelector:
     """A metav1.LabelSelector (matchLabels + matchExpressions) as requirements."""
     if not selector:
         return ()
-    reqs = [Requirement(k, "in", frozenset({v})) for k, v in (selector.get("matchLabels") or {}).items()]
+    match_labels = selector.get("matchLabels") or {}
+    reqs = [Requirement(k, "in", frozenset({v})) for k, v in match_labels.items()]
     for expr in selector.get("matchExpressions") or []:
         op = _STRUCTURED_OPS.get(expr.get("operator", ""))
         if op is None:

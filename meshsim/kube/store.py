@@ -9,7 +9,7 @@ the HTTP handlers, the controllers and tests' Python calls can share a store acr
 from __future__ import annotations
 
 import bisect
-import copy
+import builtins
 import threading
 import uuid
 from collections import deque
@@ -29,8 +29,9 @@ WatchCallback = Callable[[str, Obj], None]
 AdmissionHook = Callable[["Store", ResourceType, Obj], Obj]
 
 # Kinds whose spec changes bump metadata.generation, as their real registries do.
-GENERATION_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "HorizontalPodAutoscaler",
-                    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+GENERATION_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
+                    "HorizontalPodAutoscaler", "MutatingWebhookConfiguration",
+                    "ValidatingWebhookConfiguration"}
 NOT_SPEC = {"metadata", "status", "apiVersion", "kind"}
 HISTORY = 200_000
 
@@ -63,6 +64,7 @@ class Event:
     rt_key: str
     type: str
     obj: Obj
+    prev: Obj | None = None  # the version before this change (None for ADDED), as watch needs
 
 
 @dataclass
@@ -75,16 +77,16 @@ class Page:
 
 
 class Store:
-    def __init__(self, clock: SimClock) -> None:
+    def __init__(self, clock: SimClock, history: int = HISTORY) -> None:
         self.clock = clock
         self.lock = threading.RLock()
         self._objects: dict[str, dict[Key, Obj]] = {}
-        self._sorted: dict[str, list[Key]] = {}
-        self._encoded: dict[str, dict[Key, bytes]] = {}
+        self._sorted: dict[str, builtins.list[Key]] = {}
+        self._encoded: dict[str, dict[Key, tuple[Obj, bytes]]] = {}
         self._rv = 1
-        self.history: deque[Event] = deque(maxlen=HISTORY)
-        self._watchers: list[tuple[str, str | None, WatchCallback]] = []
-        self.admission: list[AdmissionHook] = []
+        self.history: deque[Event] = deque(maxlen=history)  # watch replay window
+        self._watchers: builtins.list[tuple[str, str | None, WatchCallback]] = []
+        self.admission: builtins.list[AdmissionHook] = []
 
     # ---- reads -------------------------------------------------------------------------
     @property
@@ -102,7 +104,7 @@ class Store:
         return self._objects.get(rt.key, {}).get((_ns(rt, namespace), name))
 
     def list(self, rt: ResourceType, namespace: str | None = None,
-             labels: LabelSelector = (), fields: FieldSelector = ()) -> list[Obj]:
+             labels: LabelSelector = (), fields: FieldSelector = ()) -> builtins.list[Obj]:
         return self.page(rt, namespace, labels, fields).items
 
     def page(self, rt: ResourceType, namespace: str | None = None, labels: LabelSelector = (),
@@ -114,8 +116,8 @@ class Store:
             lo, hi = self._range(keys, namespace)
             if start is not None:
                 lo = max(lo, bisect.bisect_left(keys, start))
-            items: list[Obj] = []
-            picked: list[Key] = []
+            items: builtins.list[Obj] = []
+            picked: builtins.list[Key] = []
             i = lo
             while i < hi and (limit <= 0 or len(items) < limit):
                 obj = objects[keys[i]]
@@ -129,21 +131,28 @@ class Store:
             return Page(items, picked, self._rv, next_key, remaining)
 
     def encoded(self, rt: ResourceType, key: Key, obj: Obj) -> bytes:
-        """The object's JSON, encoded once per version."""
+        """The object's JSON, encoded once per version.
+
+        The cache holds the encoded dict itself, so an older version (a watch event, a page
+        read just before a write) is encoded afresh and never replaces the current entry.
+        """
         cache = self._encoded.setdefault(rt.key, {})
-        data = cache.get(key)
-        if data is None:
-            data = cache[key] = orjson.dumps(obj)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = orjson.dumps(obj)
+        if self._objects.get(rt.key, {}).get(key) is obj:
+            cache[key] = (obj, data)
         return data
 
-    def _keys(self, rt: ResourceType) -> list[Key]:
+    def _keys(self, rt: ResourceType) -> builtins.list[Key]:
         keys = self._sorted.get(rt.key)
         if keys is None:
             keys = self._sorted[rt.key] = sorted(self._objects.get(rt.key, {}))
         return keys
 
     @staticmethod
-    def _range(keys: list[Key], namespace: str | None) -> tuple[int, int]:
+    def _range(keys: builtins.list[Key], namespace: str | None) -> tuple[int, int]:
         if namespace is None:
             return 0, len(keys)
         lo = bisect.bisect_left(keys, (namespace, ""))
@@ -152,7 +161,7 @@ class Store:
 
     # ---- writes ------------------------------------------------------------------------
     def create(self, rt: ResourceType, obj: Obj, namespace: str | None = None) -> Obj:
-        obj = copy.deepcopy(obj)
+        obj = _clone(obj)
         meta = obj.setdefault("metadata", {})
         ns = _ns(rt, namespace if namespace is not None else meta.get("namespace", "default"))
         with self.lock:
@@ -165,9 +174,11 @@ class Store:
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
             name = meta.get("name")
             if not name:
-                raise APIError(422, "Invalid", f"{rt.kind} is invalid: metadata.name: Required value")
+                raise APIError(422, "Invalid",
+                               f"{rt.kind} is invalid: metadata.name: Required value")
             if (ns, name) in self._objects.get(rt.key, {}):
-                raise APIError(409, "AlreadyExists", f'{rt.plural}{_grp(rt)} "{name}" already exists',
+                raise APIError(409, "AlreadyExists",
+                               f'{rt.plural}{_grp(rt)} "{name}" already exists',
                                {"name": name, "group": rt.group, "kind": rt.plural})
             obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
             for hook in self.admission:
@@ -184,7 +195,7 @@ class Store:
     def update(self, rt: ResourceType, obj: Obj, *, status_only: bool = False,
                keep_status: bool = True) -> Obj:
         """Replace an object; a given metadata.resourceVersion must be current (else 409)."""
-        obj = copy.deepcopy(obj)
+        obj = _clone(obj)
         meta = obj.setdefault("metadata", {})
         with self.lock:
             key = (_ns(rt, meta.get("namespace", "")), meta.get("name", ""))
@@ -193,9 +204,10 @@ class Store:
                 raise not_found(rt, key[1])
             sent_rv = meta.get("resourceVersion")
             if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
-                raise APIError(409, "Conflict", f'Operation cannot be fulfilled on {rt.plural}{_grp(rt)} '
-                               f'"{key[1]}": the object has been modified; please apply your changes '
-                               "to the latest version and try again",
+                raise APIError(409, "Conflict",
+                               f"Operation cannot be fulfilled on {rt.plural}{_grp(rt)} "
+                               f'"{key[1]}": the object has been modified; please apply '
+                               "your changes to the latest version and try again",
                                {"name": key[1], "group": rt.group, "kind": rt.plural})
             merged = self._merge_update(rt, old, obj, status_only, keep_status)
             if merged == old:
@@ -228,18 +240,20 @@ class Store:
             obj = self._objects.get(rt.key, {}).pop(key, None)
             if obj is None:
                 raise not_found(rt, name)
-            self._sorted.pop(rt.key, None)
+            keys = self._sorted.get(rt.key)
+            if keys is not None:  # keep the sorted index instead of re-sorting on every list
+                del keys[bisect.bisect_left(keys, key)]
             self._encoded.get(rt.key, {}).pop(key, None)
             self._rv += 1
             gone = dict(obj)
             gone["metadata"] = dict(obj["metadata"], resourceVersion=str(self._rv))
-            self._emit(Event(self._rv, rt.key, "DELETED", gone))
+            self._emit(Event(self._rv, rt.key, "DELETED", gone, obj))
             if rt.kind == "Namespace":
                 self._delete_namespace_contents(name)
             return gone
 
     def _delete_namespace_contents(self, namespace: str) -> None:
-        for rt_key, objects in list(self._objects.items()):
+        for objects in builtins.list(self._objects.values()):
             for key in [k for k in objects if k[0] == namespace]:
                 rt = by_kind(objects[key]["kind"])
                 self.delete(rt, namespace, key[1])
@@ -248,11 +262,12 @@ class Store:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         objects = self._objects.setdefault(rt.key, {})
-        if key not in objects:
-            self._sorted.pop(rt.key, None)
+        prev = objects.get(key)
+        if prev is None and rt.key in self._sorted:
+            bisect.insort(self._sorted[rt.key], key)
         objects[key] = obj
         self._encoded.get(rt.key, {}).pop(key, None)
-        self._emit(Event(self._rv, rt.key, event_type, obj))
+        self._emit(Event(self._rv, rt.key, event_type, obj, prev))
         return obj
 
     # ---- watch -------------------------------------------------------------------------
@@ -263,7 +278,8 @@ class Store:
             if since is not None:
                 oldest = self.history[0].rv if self.history else self._rv + 1
                 if since + 1 < oldest and since < self._rv:
-                    raise APIError(410, "Expired", f"too old resource version: {since} ({oldest - 1})")
+                    raise APIError(410, "Expired",
+                                   f"too old resource version: {since} ({oldest - 1})")
                 for event in self._history_after(since):
                     if event.rt_key == rt.key and _in_ns(event.obj, namespace):
                         callback(event.type, event.obj)
@@ -287,6 +303,12 @@ class Store:
         for rt_key, namespace, callback in list(self._watchers):
             if rt_key == event.rt_key and _in_ns(event.obj, namespace):
                 callback(event.type, event.obj)
+
+
+def _clone(obj: Obj) -> Obj:
+    """A deep copy of a JSON-shaped dict; an orjson round trip is ~10x faster than deepcopy."""
+    clone: Obj = orjson.loads(orjson.dumps(obj))
+    return clone
 
 
 def _ns(rt: ResourceType, namespace: str | None) -> str:

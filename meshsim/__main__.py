@@ -1,0 +1,42 @@
+"""`python -m meshsim serve --scenario bookinfo|fleet|large [--speed X]`.
+
+Starts the simulated clusters, ARM and Slack on 127.0.0.1 (free ports) and prints one JSON line
+with the endpoints, the CA file, the kubeconfig and the Slack tokens; runs until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+import orjson
+
+from meshsim.sim import SCENARIOS, MeshSim
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshsim")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start the simulators and print their endpoints")
+    serve.add_argument("--scenario", choices=sorted(SCENARIOS), default="bookinfo")
+    serve.add_argument("--speed", type=float, default=1.0,
+                       help="simulated seconds per real second (default 1)")
+    serve.add_argument("--workdir",
+                       help="where to write the kubeconfig and CA (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with MeshSim(args.scenario, args.speed, args.workdir) as sim:
+        sys.stdout.write(orjson.dumps(sim.describe()).decode() + "\n")
+        sys.stdout.flush()
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

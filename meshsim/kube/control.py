@@ -1,0 +1,103 @@
+"""Control endpoints of the simulated cluster under `/_sim/kube/`, next to the API server's
+routes: pod faults per revision, the add-on's revisions and patch version, and the admission
+overlap warnings. Bodies and answers are JSON.
+
+    POST   /_sim/kube/faults/{never-ready|crashloop}   {"revision": "asm-1-23"}
+    DELETE /_sim/kube/faults/{never-ready|crashloop}   optional {"revision": ...}
+    DELETE /_sim/kube/faults                           clear every pod fault
+    GET    /_sim/kube/faults
+    GET    /_sim/kube/revisions
+    PUT    /_sim/kube/revisions                        {"revisions": [...], "ingress": [...]}
+    POST   /_sim/kube/revisions/{revision}/patch       {"version": "1.22.6"}
+    GET    /_sim/kube/admission-warnings
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from meshsim.kube.controllers.pods import FAULT_KINDS
+
+if TYPE_CHECKING:
+    from meshsim.kube.cluster import KubeSim
+
+
+def extra_routes(app: web.Application, sim: KubeSim) -> None:
+    """Add the control routes for `sim` to the API server's `app`."""
+    routes = _Routes(sim)
+    app.router.add_get("/_sim/kube/faults", routes.get_faults)
+    app.router.add_delete("/_sim/kube/faults", routes.clear_faults)
+    app.router.add_post("/_sim/kube/faults/{kind}", routes.set_fault)
+    app.router.add_delete("/_sim/kube/faults/{kind}", routes.clear_faults)
+    app.router.add_get("/_sim/kube/revisions", routes.get_revisions)
+    app.router.add_put("/_sim/kube/revisions", routes.put_revisions)
+    app.router.add_post("/_sim/kube/revisions/{revision}/patch", routes.bump_patch)
+    app.router.add_get("/_sim/kube/admission-warnings", routes.warnings)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "expected a JSON object"}',
+                                 content_type="application/json")
+    return body
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+class _Routes:
+    def __init__(self, sim: KubeSim) -> None:
+        self.sim = sim
+
+    async def get_faults(self, _: web.Request) -> web.Response:
+        return web.json_response(self.sim.pod_faults.snapshot())
+
+    async def set_fault(self, request: web.Request) -> web.Response:
+        kind, body = request.match_info["kind"], await _body(request)
+        if kind not in FAULT_KINDS:
+            return _bad(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if not isinstance(body.get("revision"), str):
+            return _bad('body needs {"revision": "<asm-x-y>"}')
+        self.sim.set_pod_fault(kind, body["revision"])
+        return web.json_response(self.sim.pod_faults.snapshot(), status=201)
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        kind, body = request.match_info.get("kind"), await _body(request)
+        if kind is not None and kind not in FAULT_KINDS:
+            return _bad(f"unknown fault {kind!r}")
+        self.sim.clear_pod_faults(kind, body.get("revision"))
+        return web.json_response(self.sim.pod_faults.snapshot())
+
+    async def get_revisions(self, _: web.Request) -> web.Response:
+        return web.json_response({"revisions": self.sim.revisions(),
+                                  "ingress": list(self.sim.ingress_modes)})
+
+    async def put_revisions(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        revisions = body.get("revisions")
+        if not isinstance(revisions, list):
+            return _bad('body needs {"revisions": [...]}')
+        try:
+            self.sim.set_revisions([str(r) for r in revisions], body.get("ingress"))
+        except KeyError as exc:
+            return _bad(str(exc))
+        return await self.get_revisions(request)
+
+    async def bump_patch(self, request: web.Request) -> web.Response:
+        revision, body = request.match_info["revision"], await _body(request)
+        if not isinstance(body.get("version"), str):
+            return _bad('body needs {"version": "x.y.z"}')
+        if revision not in self.sim.revisions():
+            return web.json_response({"error": f"revision {revision} is not installed"},
+                                     status=404)
+        self.sim.bump_patch(revision, body["version"])
+        return web.json_response({"revision": revision, "version": body["version"]})
+
+    async def warnings(self, _: web.Request) -> web.Response:
+        return web.json_response(self.sim.admission_warnings)

@@ -1,0 +1,167 @@
+"""Ready-made clusters. Each function populates a KubeSim through the same code paths a live
+cluster uses (admission injects every pod, the controllers own every pod) and settles it, so
+the cluster starts steady: all pods Running and Ready.
+
+- `bookinfo`: the seed's cluster `aks-sandbox` on asm-1-22 with ingress, bookinfo in `default`,
+  namespaces on the revision label and on a `prod-stable` tag, a StatefulSet, a DaemonSet,
+  an `istio-injection=enabled` namespace (ignored by the add-on) and kube-system.
+- `large`: 20,000 pods in 2,000 namespaces on two revisions, a tag and two patch versions.
+"""
+
+from __future__ import annotations
+
+from meshsim.kube import addon
+from meshsim.kube.addon_objects import SYSTEM_NS
+from meshsim.kube.cluster import KubeSim
+from meshsim.kube.store import Obj
+from meshsim.kube.tags import tag_webhook
+
+BOOKINFO_IMAGE = "docker.io/istio/examples-bookinfo-{app}-{version}:1.20.2"
+REV = "istio.io/rev"
+
+
+def namespace(sim: KubeSim, name: str, labels: dict[str, str] | None = None) -> Obj:
+    return sim.create({"kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}})
+
+
+def deployment(namespace: str, name: str, image: str, replicas: int = 1,
+               labels: dict[str, str] | None = None, port: int = 9080) -> Obj:
+    labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": {
+                         "serviceAccountName": labels.get("account", "default"),
+                         "containers": [_container(name, image, port)]}}}}
+
+
+def _container(name: str, image: str, port: int) -> Obj:
+    return {"name": name.rsplit("-v", 1)[0] if name.endswith(("-v1", "-v2", "-v3")) else name,
+            "image": image, "imagePullPolicy": "IfNotPresent",
+            "ports": [{"containerPort": port, "protocol": "TCP"}]}
+
+
+def service(namespace: str, app: str, port: int = 9080) -> Obj:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": app, "namespace": namespace,
+                         "labels": {"app": app, "service": app}},
+            "spec": {"type": "ClusterIP", "selector": {"app": app},
+                     "ports": [{"name": "http", "port": port, "protocol": "TCP",
+                                "targetPort": port}]}}
+
+
+def statefulset(namespace: str, name: str, image: str, replicas: int) -> Obj:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"replicas": replicas, "serviceName": name,
+                     "selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)},
+                                  "spec": {"containers": [_container(name, image, 5432)]}}}}
+
+
+def daemonset(namespace: str, name: str, image: str) -> Obj:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)},
+                                  "spec": {"containers": [_container(name, image, 2020)]}}}}
+
+
+def set_tag(sim: KubeSim, tag: str, revision: str) -> Obj:
+    """What `istioctl tag set <tag> --revision <rev> --istioNamespace aks-istio-system` makes."""
+    canonical = sim.store.get(addon.MWC, "", f"istio-sidecar-injector-{revision}-{SYSTEM_NS}")
+    return sim.create(tag_webhook(canonical, tag))
+
+
+def shared_meshconfig(revision: str) -> Obj:
+    mesh = "accessLogFile: /dev/stdout\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n"
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"istio-shared-configmap-{revision}", "namespace": SYSTEM_NS},
+            "data": {"mesh": mesh}}
+
+
+def _kube_system(sim: KubeSim) -> None:
+    for name in ("kube-system", "kube-public", "kube-node-lease"):
+        namespace(sim, name)
+    for name, image in (("coredns", "mcr.microsoft.com/oss/kubernetes/coredns:v1.11.3-1"),
+                        ("metrics-server",
+                         "mcr.microsoft.com/oss/kubernetes/metrics-server:v0.7.2")):
+        sim.create(deployment("kube-system", name, image, 2, {"k8s-app": name}, 8080))
+
+
+def _bookinfo_apps(sim: KubeSim) -> None:
+    apps = [("productpage", "v1"), ("details", "v1"), ("ratings", "v1"),
+            ("reviews", "v1"), ("reviews", "v2"), ("reviews", "v3")]
+    for app in dict.fromkeys(a for a, _ in apps):
+        sim.create({"kind": "ServiceAccount", "metadata": {
+            "name": f"bookinfo-{app}", "namespace": "default", "labels": {"account": app}}})
+        sim.create(service("default", app))
+    for app, version in apps:
+        labels = {"app": app, "version": version, "account": f"bookinfo-{app}"}
+        image = BOOKINFO_IMAGE.format(app=app, version=version)
+        body = deployment("default", f"{app}-{version}", image, 1, labels)
+        body["spec"]["template"]["metadata"]["labels"].pop("account")
+        body["spec"]["selector"]["matchLabels"].pop("account")
+        body["metadata"]["labels"].pop("account")
+        sim.create(body)
+
+
+def bookinfo(sim: KubeSim) -> None:
+    """The seed's cluster before the upgrade; steady when this returns."""
+    sim.cluster_name, sim.kubernetes_version = "aks-sandbox", "1.30.6"
+    with sim.settled():
+        _kube_system(sim)
+        namespace(sim, "default", {REV: "asm-1-22"})
+        sim.set_revisions(["asm-1-22"], ("external", "internal"))
+        sim.create(shared_meshconfig("asm-1-22"))
+        set_tag(sim, "prod-stable", "asm-1-22")
+        _bookinfo_apps(sim)
+        for ns, rev in (("payments", "asm-1-22"), ("orders", "asm-1-22"),
+                        ("frontend", "prod-stable"), ("catalog", "prod-stable"),
+                        ("monitoring", "asm-1-22")):
+            namespace(sim, ns, {REV: rev})
+        sim.create(deployment("payments", "payments-api",
+                              "contoso.azurecr.io/payments-api:2.4.1", 2))
+        sim.create(deployment("orders", "orders-api", "contoso.azurecr.io/orders-api:1.9.0", 2))
+        sim.create(statefulset("orders", "orders-db", "docker.io/library/postgres:16.4", 3))
+        sim.create(deployment("frontend", "web", "contoso.azurecr.io/web:5.0.2", 3))
+        sim.create(deployment("catalog", "catalog-api", "contoso.azurecr.io/catalog-api:3.1.0", 2))
+        sim.create(daemonset("monitoring", "log-agent", "cr.fluentbit.io/fluent/fluent-bit:3.1.9"))
+        namespace(sim, "legacy", {"istio-injection": "enabled"})
+        sim.create(deployment("legacy", "legacy-app", "contoso.azurecr.io/legacy:0.9.3", 1))
+
+
+LARGE_NAMESPACES, LARGE_PODS_PER_NS = 2000, 10
+# Namespace i's injection label by i % 10: most on a revision, some on the tag, one in ten none.
+_LARGE_LABELS = ("asm-1-22",) * 4 + ("asm-1-23",) * 3 + ("prod-stable",) * 2 + ("",)
+
+
+def large(sim: KubeSim, namespaces: int = LARGE_NAMESPACES) -> None:
+    """`namespaces` x 10 pods (two deployments of 6 and 4) on asm-1-22 (half of them on an
+    older patch version) and asm-1-23 during a canary, a `prod-stable` tag on asm-1-22, and
+    one namespace in ten without injection."""
+    sim.cluster_name, sim.kubernetes_version = "aks-large", "1.30.6"
+    with sim.settled():
+        _kube_system(sim)
+        namespace(sim, "default")
+        sim.set_revisions(["asm-1-22", "asm-1-23"], ("external",))
+        set_tag(sim, "prod-stable", "asm-1-22")
+    current = addon.installed_version(sim.store, "asm-1-22") or "1.22.5"
+    major_minor, patch = current.rsplit(".", 1)
+    addon.bump_patch(sim.store, "asm-1-22", f"{major_minor}.{max(int(patch) - 1, 0)}")
+    half = namespaces // 2
+    _large_batch(sim, range(half))
+    addon.bump_patch(sim.store, "asm-1-22", current)
+    _large_batch(sim, range(half, namespaces))
+
+
+def _large_batch(sim: KubeSim, indexes: range) -> None:
+    with sim.settled():
+        for i in indexes:
+            ns = f"team-{i:04d}"
+            rev = _LARGE_LABELS[i % len(_LARGE_LABELS)]
+            namespace(sim, ns, {REV: rev} if rev else {})
+            sim.create(deployment(ns, "api", f"contoso.azurecr.io/team-{i:04d}/api:1.0.{i % 7}", 6))
+            sim.create(deployment(ns, "worker", f"contoso.azurecr.io/team-{i:04d}/worker:1.0.0", 4))
