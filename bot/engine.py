@@ -1,0 +1,101 @@
+"""Wiring: a cluster's adapters built from the configuration, and the workflow around them.
+
+Nothing is built at import time; `build_workflow` builds the store and returns a Workflow that
+connects to a cluster the first time a run needs it. ARM is reached through
+DefaultAzureCredential unless an `ArmEndpoint` says otherwise: the sandbox and the tests point
+the bot at the simulated ARM with MESH_UPGRADE_ARM_URL, MESH_UPGRADE_ARM_CA (the test CA's PEM)
+and MESH_UPGRADE_ARM_TOKEN (a fixed bearer token the simulator accepts).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from azure.core.credentials import AccessToken, TokenCredential
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes.config.config_exception import ConfigException
+
+from bot.aks import AksMesh
+from bot.aks_client import build_client
+from bot.cluster import Cluster
+from bot.config import AccessConfig, AccessMode, BotConfig, ClusterConfig, Secrets, database_url
+from bot.errors import GiveUp
+from bot.ports import Adapters
+from bot.store import Store, create_store
+from bot.workflow import Workflow
+
+ENV_URL, ENV_CA, ENV_TOKEN = "MESH_UPGRADE_ARM_URL", "MESH_UPGRADE_ARM_CA", "MESH_UPGRADE_ARM_TOKEN"
+
+
+@dataclass(frozen=True)
+class ArmEndpoint:
+    base_url: str | None = None  # None: the public cloud
+    ca_file: str | None = None
+    token: str | None = None  # a fixed bearer token (simulators only)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ArmEndpoint:
+        values = os.environ if env is None else env
+        return cls(values.get(ENV_URL) or None, values.get(ENV_CA) or None,
+                   values.get(ENV_TOKEN) or None)
+
+
+class StaticToken:
+    """A TokenCredential with a fixed token, for an ARM endpoint that checks only presence."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+
+def connect_mesh(cfg: ClusterConfig, arm: ArmEndpoint) -> AksMesh:
+    credential: TokenCredential | None = StaticToken(arm.token) if arm.token else None
+    client = build_client(cfg.subscription_id, credential, arm.base_url, arm.ca_file)
+    return AksMesh(client, cfg.resource_group, cfg.cluster_name)
+
+
+def kube_api_client(access: AccessConfig, mesh: AksMesh | None = None, label: str = ""
+                    ) -> kube_client.ApiClient:
+    """An ApiClient per the access mode (ARM credentials need `mesh`); errors become GiveUp."""
+    where = mesh.label if mesh is not None else label
+    try:
+        if access.mode is AccessMode.KUBECONFIG:
+            api: kube_client.ApiClient = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                str(access.kubeconfig), access.context)
+            return api
+        if access.mode is AccessMode.IN_CLUSTER:
+            configuration = kube_client.Configuration()
+            kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+            return kube_client.ApiClient(configuration)
+        if mesh is None:
+            raise ConfigException("ARM credentials need the cluster's ARM adapter")
+        document = yaml.safe_load(mesh.user_kubeconfig())
+        api = kube_config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
+            document, access.context)
+        return api
+    except (ConfigException, OSError, yaml.YAMLError) as exc:
+        raise GiveUp(f"Cannot reach the Kubernetes API of {where} ({access.mode}): {exc}",
+                     "Check the cluster's access section in the configuration.") from None
+
+
+def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint) -> Adapters:
+    mesh = connect_mesh(cfg, arm)
+    api = kube_api_client(cfg.access, mesh)
+    return Adapters(mesh, Cluster.from_api_client(api, cfg.bot_namespace))
+
+
+def build_workflow(config: BotConfig, store: Store | None = None,
+                   arm: ArmEndpoint | None = None) -> Workflow:
+    endpoint = arm if arm is not None else ArmEndpoint.from_env()
+    return Workflow(store or create_store(database_url(config, Secrets())), config,
+                    lambda name: connect_cluster(config.cluster(name), endpoint))

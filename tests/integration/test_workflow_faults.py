@@ -1,0 +1,81 @@
+"""Faults from ARM and the API server end each run in the right phase with a clear reason, and
+nothing is lost: transient errors are retried in place, a failed operation fails the run, a
+stuck or crash-looping rollout pauses it naming the workload, and rollback still works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.steps import Wait
+from bot.upgrade import Action, Phase
+from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on, workflow_env
+
+CLUSTER_PUT = "*/managedClusters/*"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with workflow_env(tmp_path) as e:
+        yield e
+
+
+@pytest.mark.parametrize("status", [409, 429, 500])
+def test_transient_arm_errors_on_the_put_are_retried_and_one_put_lands(env: Env,
+                                                                      status: int) -> None:
+    env.sim.arm.faults.add(verb="PUT", path=CLUSTER_PUT, status=status, retry_after=1, count=2)
+    run = env.start()
+    result = env.through(run.id, Action.START)
+    assert result.phase == Phase.CANARY_READY
+    assert len(env.accepted_puts()) == 1
+    refused = [c for c in env.sim.arm.calls("PUT") if c.status == status]
+    assert len(refused) == 2
+    assert env.arm_state()["applied"] == [OLD, NEW]
+
+
+def test_an_arm_operation_that_fails_fails_the_run_and_rollback_recovers(env: Env) -> None:
+    env.sim.arm.fail_next_operation("InternalOperationError", "the control plane did not start")
+    run = env.start()
+    result = env.through(run.id, Action.START)
+    assert result.wait is Wait.PERSON and result.phase == Phase.FAILED
+    failed = env.store.get_run(run.id)
+    assert "the control plane did not start" in (failed.pause_reason or "")
+    assert "roll back" in (failed.pause_hint or "")
+    result = env.through(run.id, Action.ROLLBACK)
+    assert result.phase == Phase.ROLLED_BACK
+    assert env.arm_state()["revisions"] == [OLD]
+    assert env.kube.revisions() == [OLD]
+
+
+def test_kubernetes_conflicts_and_server_errors_are_retried(env: Env) -> None:
+    run = env.start()
+    faults = env.kube.faults
+    faults.add(verb="PATCH", path="/api/v1/namespaces/*", status=409, count=1)
+    faults.add(verb="PUT", path="*/mutatingwebhookconfigurations/*", status=409, count=1)
+    faults.add(verb="PATCH", path="*/deployments/*", status=500, count=2)
+    faults.add(verb="GET", path="/api/v1/pods", status=500, count=1)
+    result = env.through(run.id, Action.START, Action.ROLL, Action.COMPLETE)
+    assert result.phase == Phase.COMPLETED
+    assert_only_on(env, keep=NEW, gone=OLD)
+    retried = [e for e in env.store.audit_log(run_id=run.id) if e.what.startswith("rollout")]
+    assert retried  # every wave ran, in spite of the 500s
+
+
+@pytest.mark.parametrize("fault,words", [("never-ready", "stuck"),
+                                         ("crashloop", "CrashLoopBackOff")])
+def test_a_bad_canary_sidecar_pauses_rolling_naming_the_workload_then_rollback_works(
+        env: Env, fault: str, words: str) -> None:
+    run = env.start()
+    env.through(run.id, Action.START)
+    env.kube.set_pod_fault(fault, NEW)
+    result = env.through(run.id, Action.ROLL)
+    assert result.wait is Wait.PERSON and result.phase == Phase.ROLLING
+    paused = env.store.get_run(run.id)
+    assert words in (paused.pause_reason or "")
+    assert "/" in (paused.pause_reason or "") and " -n " in (paused.pause_reason or "")
+    assert env.drive(run.id).wait is Wait.PERSON  # stays paused until a person acts
+    result = env.through(run.id, Action.ROLLBACK)
+    assert result.phase == Phase.ROLLED_BACK
+    assert_only_on(env, keep=OLD, gone=NEW)
