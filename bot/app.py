@@ -1,0 +1,196 @@
+"""The Bolt app, in Socket Mode or behind HTTP, around the bot's services; and `run`.
+
+Bolt's listener threads only parse and ack (handlers/); a dedicated, larger listener executor
+keeps acks fast under load (Bolt's default is 5 threads shared with lazy listeners). HTTP mode
+serves `/slack/events` from a threading server and Bolt verifies each request's signature and
+timestamp (401 otherwise); Socket Mode needs no public endpoint. One `@app.error` answers with
+a reference id and logs the trace; nothing of it reaches the channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+
+from slack_bolt import App, BoltRequest
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+
+from bot.cli import subcommand
+from bot.config import BotConfig, SlackMode
+from bot.engine import ArmEndpoint
+from bot.notifier import Notifier, build_client
+from bot.runtime import Services, Timing, build_services, failure_text, reference_id
+from handlers import actions, commands, jobs
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+ACK_SWITCH_INTERVAL = 0.001
+ENV_SLACK_API = "MESH_UPGRADE_SLACK_API_URL"  # a Slack-compatible API (the simulator)
+
+
+def build_app(services: Services, client: WebClient, mode: SlackMode,
+              signing_secret: str | None) -> App:
+    app = App(client=client, signing_secret=signing_secret or "",
+              request_verification_enabled=mode is SlackMode.HTTP,
+              token_verification_enabled=True, process_before_response=False,
+              listener_executor=ThreadPoolExecutor(32, thread_name_prefix="bolt"))
+    commands.register(app, services)
+    actions.register(app, services)
+
+    @app.error
+    def handle_errors(error: Exception, body: dict[str, Any]) -> None:
+        ref = reference_id()
+        log.error("reference %s: unhandled error", ref, exc_info=error)
+        url = body.get("response_url") if isinstance(body, dict) else None
+        Notifier.respond(url if isinstance(url, str) else None, failure_text(ref))
+
+    return app
+
+
+class _EventsHandler(BaseHTTPRequestHandler):
+    app: App  # set on the subclass made per server
+
+    def do_POST(self) -> None:
+        if self.path.split("?")[0] != EVENTS_PATH:
+            self._answer(404, b"not found", "text/plain")
+            return
+        size = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(size, 1_000_000)).decode("utf-8", "replace")
+        headers: dict[str, str | Sequence[str]] = {k.lower(): [v]
+                                                   for k, v in self.headers.items()}
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        content_type = (response.headers.get("content-type") or ["text/plain"])[0]
+        self._answer(response.status, (response.body or "").encode(), content_type)
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # socketserver's 5 drops bursts of commands into SYN retries
+    daemon_threads = True
+
+
+class Bot:
+    """The running bot: services, the scheduler's jobs, and Slack's way in."""
+
+    def __init__(self, services: Services, app: App, mode: SlackMode, app_token: str | None,
+                 port: int = 0) -> None:
+        self.services, self.app, self.mode = services, app, mode
+        self._app_token, self._port = app_token, port
+        self._socket: SocketModeHandler | None = None
+        self._http: _Server | None = None
+
+    @property
+    def request_url(self) -> str | None:
+        if self._http is None:
+            return None
+        return f"http://127.0.0.1:{self._http.server_address[1]}{EVENTS_PATH}"
+
+    def start(self) -> None:
+        # A census parses 20,000 pods in a worker thread; with the default 5 ms GIL switch
+        # interval each hop of an ack (socket read, Bolt dispatch, listener, ack) waits behind
+        # it. 1 ms keeps acks fast at a small cost in throughput (bench/ack.py).
+        sys.setswitchinterval(ACK_SWITCH_INTERVAL)
+        jobs.bind(self.services)
+        self.services.start()
+        if self.mode is SlackMode.SOCKET:
+            self._socket = SocketModeHandler(self.app, self._app_token, concurrency=16)
+            self._socket.connect()  # type: ignore[no-untyped-call]
+            return
+        handler = type("EventsHandler", (_EventsHandler,), {"app": self.app})
+        self._http = _Server(("127.0.0.1", self._port), handler)
+        threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._socket is not None:
+            self._socket.close()  # type: ignore[no-untyped-call]
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        self.services.close()
+        jobs.unbind(self.services)
+
+
+@dataclass(frozen=True)
+class SlackAccess:
+    bot_token: str
+    app_token: str | None = None
+    signing_secret: str | None = None
+    api_url: str | None = None  # None: slack.com
+
+
+def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_url: str,
+              timing: Timing | None = None, port: int = 0, arm: ArmEndpoint | None = None) -> Bot:
+    from bot.engine import build_workflow
+    from bot.store import create_store
+
+    store = create_store(database_url)
+    workflow = build_workflow(config, store, arm)
+    client = build_client(slack.bot_token, slack.api_url)
+    services = build_services(config, store, workflow, client, database_url, timing)
+    return Bot(services, build_app(services, client, mode, slack.signing_secret), mode,
+               slack.app_token, port)
+
+
+# --- `mesh-upgrade-bot run` -------------------------------------------------------------------
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="the bot's YAML configuration")
+    p.add_argument("--mode", choices=[m.value for m in SlackMode],
+                   help="Socket Mode or HTTP (default: slack.mode in the configuration)")
+    p.add_argument("--port", type=int, default=3000, help="HTTP mode: port of /slack/events")
+    p.add_argument("--drive-every", type=float, default=1.0,
+                   help="seconds between looks at active runs (tests use less)")
+    p.add_argument("--max-wait", type=float, default=30.0,
+                   help="longest wait before a run is looked at again")
+
+
+@subcommand("run", "run the Slack bot (tokens from SLACK_* environment variables)", _run_args)
+def run_bot(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.config import database_url, load_config, load_secrets
+
+    config = load_config(args.config)
+    mode = SlackMode(args.mode) if args.mode else config.slack.mode
+    secrets = load_secrets(mode)
+    slack = SlackAccess(
+        secrets.slack_bot_token.get_secret_value() if secrets.slack_bot_token else "",
+        secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None,
+        secrets.slack_signing_secret.get_secret_value() if secrets.slack_signing_secret
+        else None, os.environ.get(ENV_SLACK_API) or None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per drive tick else
+    bot = build_bot(config, slack, mode, database_url(config, secrets),
+                    Timing(args.drive_every, args.max_wait), args.port)
+    return serve_until_stopped(bot, out)
+
+
+def serve_until_stopped(bot: Bot, out: TextIO, banner: str = "") -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bot.start()
+    out.write(banner or f"mesh-upgrade-bot running ({bot.mode.value} mode"
+              + (f", {bot.request_url}" if bot.request_url else "") + ")\n")
+    out.flush()
+    stop.wait()
+    bot.stop()
+    return 0

@@ -1,0 +1,223 @@
+"""Everything the bot says in Slack: the run's card, its thread, files, ephemeral answers.
+
+One root message per run, edited in place with `chat.update` (its channel and ts live in the
+store's slack_ref, so a restarted bot finds the same card and thread); every audit entry of the
+run becomes one reply in that thread, posted once (a cursor in the store). 429s are retried as
+Slack says (`RateLimitErrorRetryHandler` sleeps in the calling thread: never call this from an
+ack path). `not_in_channel` becomes an error that tells people to invite the bot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.models.blocks import Block
+from slack_sdk.webhook import WebhookClient
+
+from bot.approvals import expires_at
+from bot.blocks import (
+    Report,
+    StepStatus,
+    StepView,
+    as_file,
+    escape,
+    fits_in_blocks,
+    render_report,
+    render_step,
+    to_dicts,
+)
+from bot.blocks_card import card_fallback_text, render_card
+from bot.config import BotConfig
+from bot.errors import GiveUp
+from bot.store import AuditEntry, Run, SlackRef, Store
+from bot.upgrade import Action, allowed_actions
+from bot.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
+
+log = logging.getLogger(__name__)
+FACTS_KEY, CURSOR_KEY = "slack.card_facts", "slack.audit_cursor"
+_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
+def retry_handlers() -> list[Any]:
+    return [ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5)]
+
+
+def build_client(token: str, base_url: str | None = None, timeout: int = 30) -> WebClient:
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    return WebClient(token=token, timeout=timeout, retry_handlers=retry_handlers(), **kwargs)
+
+
+class NotInChannel(GiveUp):
+    def __init__(self, channel: str, error: str) -> None:
+        super().__init__(f"The bot cannot post in <#{channel}> ({error}).",
+                         f"Invite it: type `/invite @meshbot` in <#{channel}>, then try again.")
+        self.channel = channel
+
+
+class Notifier:
+    def __init__(self, client: WebClient, store: Store, config: BotConfig) -> None:
+        self.client, self.store, self.config = client, store, config
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._shown: dict[int, str] = {}  # run id -> hash of the card last sent
+
+    def _lock(self, run_id: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(run_id, threading.Lock())
+
+    # --- the card and the thread -----------------------------------------------------------
+
+    def sync(self, run_id: int) -> SlackRef:
+        """Post the run's card (or edit it), then its audit entries not yet in the thread."""
+        with self._lock(run_id):
+            ref = self._card(run_id)
+            self._post_audit(run_id, ref)
+            return ref
+
+    def _card(self, run_id: int) -> SlackRef:
+        run = self.store.get_run(run_id)
+        view = card_view(run, self.facts(run_id), approvals_from_audit(
+            self.store.audit_log(run_id=run_id)), self.needs(run),
+            wave_progress(run.phase, self.store.steps(run_id)))
+        blocks, text = to_dicts(render_card(view)), card_fallback_text(view)
+        digest = hashlib.sha256(json.dumps([blocks, text]).encode()).hexdigest()
+        ref = self.store.slack_ref(run_id)
+        if ref is None:
+            channel = self.config.cluster(run.cluster).channel
+            posted = self._call("chat_postMessage", channel, blocks=blocks, text=text)
+            ref = self.store.set_slack_ref(run_id, channel, posted["ts"], posted["ts"])
+        elif self._shown.get(run_id) != digest:
+            self._call("chat_update", ref.channel, ts=ref.root_ts, blocks=blocks, text=text)
+        self._shown[run_id] = digest
+        return ref
+
+    def needs(self, run: Run) -> tuple[Need, ...]:
+        """Approvals each allowed action has and needs at the run's current version."""
+        cfg = self.config.cluster(run.cluster)
+        out = []
+        for action in sorted(allowed_actions(run.phase, run.kind), key=list(Action).index):
+            policy = cfg.approval_policy(action)
+            have = len(self.store.approvals(run.id, action.value, run.version))
+            out.append(Need(action, have, policy.required,
+                            expires_at(policy, self.requested_at(run, action))))
+        return tuple(out)
+
+    def requested_at(self, run: Run, action: Action) -> datetime:
+        """When `action` was last asked for: entering the phase, or a later request."""
+        entered = self.store.history(run.id)[-1].at
+        asked = [e.at for e in self.store.audit_log(run_id=run.id)
+                 if e.what == f"requested {action.value}"]
+        return max([entered, *asked])
+
+    def _post_audit(self, run_id: int, ref: SlackRef) -> None:
+        cursor = int(self.store.step(run_id, CURSOR_KEY) or 0)
+        entries = [e for e in self.store.audit_log(run_id=run_id, limit=100_000) if e.id > cursor]
+        if not entries:
+            return
+        # At most once: the cursor moves before posting, so a crash loses replies, never
+        # repeats them (a repeated "ARM PUT" reply would read as a second PUT).
+        self.store.put_step(run_id, CURSOR_KEY, entries[-1].id)
+        for entry in entries:
+            self._reply(ref, render_step(step_of(entry)), entry.what)
+
+    def reply(self, run_id: int, blocks: Sequence[Block], text: str) -> str:
+        ref = self.sync(run_id)
+        with self._lock(run_id):
+            return self._reply(ref, blocks, text)
+
+    def _reply(self, ref: SlackRef, blocks: Sequence[Block], text: str) -> str:
+        posted = self._call("chat_postMessage", ref.channel, thread_ts=ref.thread_ts or ref.root_ts,
+                            blocks=to_dicts(blocks), text=text[:3000])
+        return str(posted["ts"])
+
+    def report(self, run_id: int, report: Report) -> None:
+        """A report in the thread: as blocks when it fits, else a summary and the file."""
+        if fits_in_blocks(report.text):
+            self.reply(run_id, render_report(report), report.title)
+            return
+        self.reply(run_id, render_report(Report(report.title, report.summary)), report.title)
+        name, content = as_file(report)
+        self.upload(run_id, name, content.encode(), report.title)
+
+    def upload(self, run_id: int, filename: str, content: bytes, title: str) -> None:
+        ref = self.sync(run_id)
+        self._call("files_upload_v2", ref.channel, thread_ts=ref.thread_ts or ref.root_ts,
+                   content=content, filename=filename, title=title)
+
+    def facts(self, run_id: int) -> CardFacts:
+        return CardFacts.from_json(self.store.step(run_id, FACTS_KEY))
+
+    def set_facts(self, run_id: int, facts: CardFacts) -> None:
+        self.store.put_step(run_id, FACTS_KEY, facts.to_json())
+
+    # --- outside a run ----------------------------------------------------------------------
+
+    def post(self, channel: str, blocks: Sequence[Block], text: str) -> str:
+        return str(self._call("chat_postMessage", channel, blocks=to_dicts(blocks),
+                              text=text[:3000])["ts"])
+
+    def share_file(self, channel: str, filename: str, content: bytes, title: str) -> None:
+        self._call("files_upload_v2", channel, content=content, filename=filename, title=title)
+
+    @staticmethod
+    def respond(response_url: str | None, text: str, blocks: Sequence[Block] = ()) -> None:
+        """An ephemeral answer to the person who typed or clicked (Bolt's respond(), without
+        Bolt). Used at most a few times per interaction: Slack allows 5 per response_url."""
+        if not response_url:
+            return
+        hook = WebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
+        try:
+            hook.send(text=text[:3000], blocks=to_dicts(blocks) or None,
+                      response_type="ephemeral", replace_original=False)
+        except OSError as exc:
+            log.warning("response_url answer failed: %s", exc)
+
+    def _call(self, method: str, channel: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(channel=channel, **kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in _CHANNEL_ERRORS:
+                raise NotInChannel(channel, error) from None
+            raise
+
+
+def step_of(entry: AuditEntry) -> StepView:
+    """One audit entry as a thread reply: what, by whom (a person or the bot), when."""
+    person = entry.actor if entry.actor.startswith(("U", "W")) else None
+    refused = entry.what.startswith(("refused", "paused", "complete refused", "ARM operation f"))
+    status = StepStatus.FAILED if refused else StepStatus.DONE
+    return StepView(entry.what, status, _detail(entry.detail), person, entry.at,
+                    _command(entry))
+
+
+def _detail(detail: Any) -> str:
+    if not isinstance(detail, dict):
+        return ""
+    shown = {k: v for k, v in detail.items() if k not in ("plan", "api_requests") and v}
+    parts = [f"{k}: {_short(v)}" for k, v in list(shown.items())[:6]]
+    return "\n".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return escape(text if len(text) <= 300 else text[:299] + "…")
+
+
+def _command(entry: AuditEntry) -> str | None:
+    what = entry.what
+    return what if what.startswith(("kubectl ", "istioctl ")) else None
+

@@ -1,0 +1,206 @@
+"""The work behind each `/mesh-upgrade` verb, run after the ack on the bot's worker pool.
+
+Answers go to the person who asked (ephemeral, through response_url); what concerns a run
+(its card, the plan, a check with its chart) goes to the run's thread. Reports too long for
+Block Kit are shared as files. A command out of turn names the phase and what is possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from bot.actions import phase_label
+from bot.blocks import Report, ReportSection, as_file, fits_in_blocks, render_report
+from bot.blocks_reports import (
+    VersionsView,
+    check_report,
+    history_report,
+    plan_report,
+    sidecars_report,
+    tags_report,
+    versions_report,
+)
+from bot.checks import take_check
+from bot.commands import Command, Verb, out_of_turn
+from bot.errors import GiveUp
+from bot.plan import Plan
+from bot.reporting import post_check
+from bot.runtime import Services
+from bot.store import Run
+from bot.upgrade import Action, Phase, RunKind, allowed_actions
+from bot.views import check_view, plan_view, sidecars_view, tags_view
+from handlers.actions import decide
+
+
+@dataclass(frozen=True)
+class Asker:
+    user: str
+    channel: str
+    response_url: str | None
+
+
+def _cluster(cmd: Command) -> str:
+    if cmd.cluster is None:
+        raise GiveUp("This command needs a cluster.", "See `/mesh-upgrade help`.")
+    return cmd.cluster
+
+
+def answer(s: Services, who: Asker, report: Report) -> None:
+    """Ephemeral blocks when the report fits, else its summary and the whole file shared."""
+    if fits_in_blocks(report.text):
+        s.notifier.respond(who.response_url, report.title, render_report(report))
+        return
+    name, content = as_file(report)
+    s.notifier.share_file(who.channel, name, content.encode(), report.title)
+    s.notifier.respond(who.response_url, f"{report.title}: too long for a message, shared as "
+                       f"the file `{name}`.", render_report(Report(report.title, report.summary)))
+
+
+def status(s: Services, cmd: Command, who: Asker) -> None:
+    names = [cmd.cluster] if cmd.cluster else [c.name for c in s.config.clusters]
+    lines = []
+    for name in names:
+        run = s.store.active_run(name) or next(iter(s.store.recent_runs(name, 1)), None)
+        if run is None:
+            lines.append(f"• `{name}`: no upgrade run yet.")
+            continue
+        pause = f" · :warning: paused: {run.pause_reason}" if run.pause_reason else ""
+        lines.append(f"• `{name}`: run {run.id} ({run.kind.value}) {run.from_rev} → "
+                     f"{run.to_rev}: *{phase_label(run.phase)}*, requested by "
+                     f"<@{run.requested_by}>{pause}")
+    s.notifier.respond(who.response_url, "*Status*\n" + "\n".join(lines))
+
+
+def versions(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    adapters = s.workflow.adapters(name)
+    state = adapters.mesh.mesh_state()
+    options = adapters.mesh.available_upgrades()
+    census = adapters.cluster.census.take()
+    base = versions_report(VersionsView(name, state.revisions, options.upgrades,
+                                        state.kubernetes_version, dict(census.by_version),
+                                        dict(census.injector_images)))
+    compat = tuple(f"{r}: Kubernetes {', '.join(v) or 'unknown'}"
+                   for r, v in sorted(options.compatible_with.items()))
+    why = [options.reason] if options.reason else []
+    if not options.supported:
+        why.append(f"{options.current} is no longer supported here: move to the lowest "
+                   "supported revision first.")
+    extra = (ReportSection("Compatibility", compat), ReportSection("Why", tuple(why)))
+    answer(s, who, replace(base, sections=base.sections + tuple(x for x in extra if x.lines)))
+
+
+def plan(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    offered = s.workflow.adapters(name).mesh.available_upgrades().upgrades
+    answer(s, who, plan_report(plan_view(s.workflow.plan(name, cmd.to_rev), offered)))
+
+
+def start(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    active = s.store.active_run(name)
+    if active is not None:
+        s.notifier.respond(who.response_url, out_of_turn(Action.START, active.phase,
+                                                         active.kind, name))
+        return
+    if not cmd.use_tags and s.config.cluster(name).tags.use_tags:
+        s.notifier.respond(who.response_url, ":information_source: `--no-tags`: this bot "
+                           "version follows the cluster's configuration (tags.use_tags).")
+    offered = s.workflow.adapters(name).mesh.available_upgrades().upgrades
+    run = s.workflow.request(name, Action.START, who.user, to=cmd.to_rev)
+    ref = s.notifier.sync(run.id)
+    s.notifier.report(run.id, plan_report(plan_view(Plan.from_json(run.plan), offered)))
+    s.driver.poke(run.id)
+    s.notifier.respond(who.response_url, f":clipboard: Run {run.id} planned: {run.from_rev} → "
+                       f"{run.to_rev} on `{name}`. An approver starts it with the button on "
+                       f"the card in <#{ref.channel}>; you cannot approve your own request.")
+
+
+def check(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    active = s.store.active_run(name)
+    if active is not None and active.kind is RunKind.MINOR:
+        post_check(s.workflow, s.notifier, active.id)
+        s.notifier.sync(active.id)
+        s.notifier.respond(who.response_url, f":mag: Check posted in run {active.id}'s thread.")
+        return
+    adapters = s.workflow.adapters(name)
+    revision = adapters.mesh.mesh_state().revisions[0]
+    now = datetime.now(UTC)
+    probe = Run(0, name, RunKind.PATCH, revision, revision, Phase.PATCH_DONE, who.user, {}, {},
+                None, None, 0, now - timedelta(hours=1), now - timedelta(hours=1))
+    report = take_check(probe, adapters, s.workflow.settings(name))
+    answer(s, who, check_report(check_view(name, probe, report)))
+
+
+def sidecars(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    census = s.workflow.adapters(name).cluster.census.take(cmd.namespace)
+    active = s.store.active_run(name)
+    expected = active.to_rev if active is not None else None
+    answer(s, who, sidecars_report(sidecars_view(name, census, expected, cmd.namespace)))
+
+
+def tags(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    cluster = s.workflow.adapters(name).cluster
+    view = tags_view(name, cluster.tags.list_tags(), cluster.namespaces.injection())
+    answer(s, who, tags_report(view))
+
+
+def ask_action(s: Services, cmd: Command, who: Asker) -> None:
+    """`complete` / `rollback`: ask the approvers (the card's button carries the approval)."""
+    name = _cluster(cmd)
+    action = Action.COMPLETE if cmd.verb is Verb.COMPLETE else Action.ROLLBACK
+    run = s.store.active_run(name)
+    if run is None:
+        raise GiveUp(f"`{name}` has no active run to {action.value}.",
+                     f"`/mesh-upgrade status {name}` shows the last one.")
+    if action not in allowed_actions(run.phase, run.kind):
+        s.notifier.respond(who.response_url, out_of_turn(action, run.phase, run.kind, name))
+        return
+    s.workflow.request(name, action, who.user)
+    ref = s.notifier.sync(run.id)
+    s.notifier.respond(who.response_url, f":raised_hand: Asked for *{action.value}* on "
+                       f"`{name}`: an approver clicks it on the card in <#{ref.channel}>.")
+
+
+def cancel(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    run = s.store.active_run(name)
+    if run is None:
+        raise GiveUp(f"`{name}` has no active run to cancel.", "Nothing to do.")
+    s.notifier.respond(who.response_url, decide(s, run.id, Action.CANCEL, run.version, who.user))
+
+
+def patch(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    active = s.store.active_run(name)
+    if active is not None:
+        s.notifier.respond(who.response_url, out_of_turn(Verb.PATCH, active.phase,
+                                                         active.kind, name))
+        return
+    census = s.workflow.adapters(name).cluster.census.take()
+    report = sidecars_report(sidecars_view(name, census, None, None))
+    if not census.drift:
+        s.notifier.respond(who.response_url, f":white_check_mark: Every sidecar on `{name}` "
+                           "runs its revision's current proxy; nothing to restart.")
+        return
+    run = s.workflow.request(name, Action.RESTART, who.user)
+    drifted = sorted({str(p.workload) for p in census.drift})
+    s.notifier.report(run.id, Report(f"Outdated sidecars · {name}", f"{len(census.drift)} "
+                                     f"pod(s) in {len(drifted)} workload(s)",
+                                     (ReportSection("Workloads", tuple(f"`{w}`" for w in
+                                                                        drifted)),
+                                      *report.sections[:1]), name))
+    s.driver.poke(run.id)
+    s.notifier.respond(who.response_url, f":arrows_counterclockwise: Patch run {run.id}: "
+                       f"{len(drifted)} workload(s) to restart; an approver confirms on the card.")
+
+
+def history(s: Services, cmd: Command, who: Asker) -> None:
+    name = _cluster(cmd)
+    runs = s.store.recent_runs(name, 20)
+    audit = s.store.audit_log(cluster=name, limit=100_000)
+    answer(s, who, history_report(name, runs, audit))

@@ -1,0 +1,70 @@
+"""`/mesh-upgrade`: parse, ack within Slack's 3 s, and hand the work to the bot's workers.
+
+The ack carries only what needs no I/O (help, the cluster list, a parse error with the right
+usage); everything that reads a cluster, ARM or the store runs after the ack on the worker pool
+and answers through response_url (handlers/answers.py). Parsing never raises, whatever Slack
+sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.blocks import render_help
+from bot.commands import Command, ParseError, Verb, parse
+from bot.runtime import Services
+from handlers import answers
+from handlers.answers import Asker
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App
+
+COMMAND = "/mesh-upgrade"
+Work = Callable[[Services, Command, Asker], None]
+
+WORK: dict[Verb, Work] = {
+    Verb.STATUS: answers.status, Verb.VERSIONS: answers.versions, Verb.PLAN: answers.plan,
+    Verb.START: answers.start, Verb.CHECK: answers.check, Verb.SIDECARS: answers.sidecars,
+    Verb.TAGS: answers.tags, Verb.COMPLETE: answers.ask_action,
+    Verb.ROLLBACK: answers.ask_action, Verb.CANCEL: answers.cancel, Verb.PATCH: answers.patch,
+    Verb.HISTORY: answers.history,
+}
+_SLOW = frozenset({Verb.VERSIONS, Verb.PLAN, Verb.START, Verb.CHECK, Verb.SIDECARS, Verb.PATCH})
+
+
+def register(app: App, services: Services) -> None:
+    def handle_mesh_upgrade_command(ack: Ack, command: dict[str, Any]) -> None:
+        answer_command(services, ack, command)
+
+    app.command(COMMAND)(handle_mesh_upgrade_command)
+
+
+def answer_command(s: Services, ack: Ack, payload: dict[str, Any]) -> None:
+    known = [c.name for c in s.config.clusters]
+    text = payload.get("text")
+    parsed = parse(text if isinstance(text, str) else "", known)
+    if isinstance(parsed, ParseError):
+        ack(text=parsed.text)
+        return
+    if parsed.verb is Verb.HELP:
+        ack(text="/mesh-upgrade help", blocks=render_help(parsed.topic))
+        return
+    if parsed.verb is Verb.CLUSTERS:
+        ack(text=clusters_text(s))
+        return
+    asker = Asker(str(payload.get("user_id", "")), str(payload.get("channel_id", "")),
+                  payload.get("response_url") if isinstance(payload.get("response_url"), str)
+                  else None)
+    if parsed.verb in _SLOW:
+        ack(text=f":hourglass_flowing_sand: `{parsed.verb.value}` on `{parsed.cluster}`: "
+                 "looking at the cluster…")
+    else:
+        ack()
+    s.submit(asker.response_url, WORK[parsed.verb], s, parsed, asker)
+
+
+def clusters_text(s: Services) -> str:
+    lines = [f"• `{c.name}`: AKS `{c.cluster_name}` in `{c.resource_group}`, posts to "
+             f"<#{c.channel}>" for c in s.config.clusters]
+    return "*Clusters this bot manages*\n" + "\n".join(lines)

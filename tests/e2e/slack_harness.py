@@ -1,0 +1,145 @@
+"""The bot wired to meshsim the way the sandbox wires it, driven as the seeded Slack users.
+
+Tests act only through the simulated Slack (`/_sim/command`, `/_sim/click`, the channel's
+messages) and read outcomes from the channel, the store and the simulated cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from bot.app import Bot, SlackAccess, build_bot
+from bot.config import SlackMode
+from bot.engine import ArmEndpoint
+from bot.runtime import Timing
+from bot.sandbox import sandbox_config
+from bot.store import Run
+from bot.upgrade import Phase
+from meshsim.sim import MeshSim
+from meshsim.slack import seed
+
+CHANNEL = seed.OPS_CHANNEL
+ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
+SPEED = 50.0
+SOAK = 100.0  # simulated seconds: 2 real seconds at SPEED
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def texts(message: dict[str, Any]) -> str:
+    """All text of a message's blocks, for assertions."""
+    out = [message.get("text", "")]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                out.append(node["text"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(message.get("blocks"))
+    return "\n".join(out)
+
+
+@dataclass
+class Harness:
+    sim: MeshSim
+    bot: Bot
+    database_url: str
+
+    def command(self, user: str, text: str) -> dict[str, Any]:
+        return self.sim.slack.command(user, CHANNEL, "/mesh-upgrade", text)
+
+    def messages(self) -> dict[str, Any]:
+        return self.sim.slack.messages(CHANNEL)
+
+    def cards(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages()["messages"] if "Mesh upgrade ·" in texts(m)]
+
+    def card(self) -> dict[str, Any]:
+        return cast(dict[str, Any], wait_until(lambda: next(iter(self.cards()), None),
+                                               what="a run card"))
+
+    def click(self, user: str, action_id: str, edit: int | None = None,
+              ts: str | None = None) -> dict[str, Any]:
+        return self.sim.slack.click(user, CHANNEL, ts or self.card()["ts"], action_id, edit)
+
+    def ephemerals(self, user: str) -> list[str]:
+        return [texts(e) for e in self.messages()["ephemeral"] if e["user"] == user]
+
+    def wait_ephemeral(self, user: str, part: str) -> str:
+        return str(wait_until(lambda: next((e for e in self.ephemerals(user) if part in e), None),
+                              what=f"an ephemeral for {user} with {part!r}"))
+
+    def run(self) -> Run:
+        runs = self.bot.services.store.recent_runs("aks-sandbox", 1)
+        assert runs, "no run"
+        return runs[0]
+
+    def wait_phase(self, phase: Phase, timeout: float = 40.0) -> Run:
+        return cast(Run, wait_until(lambda: (r := self.run()).phase is phase and r, timeout,
+                                    f"phase {phase}"))
+
+    def wait_button(self, action_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        def has() -> dict[str, Any] | None:
+            card = self.card()
+            return card if f'"action_id": "{action_id}"' in _dump(card["blocks"]) else None
+        return cast(dict[str, Any], wait_until(has, timeout, f"button {action_id}"))
+
+    def wait_card(self, part: str, timeout: float = 15.0) -> dict[str, Any]:
+        def saying() -> dict[str, Any] | None:
+            card = self.card()
+            return card if part in texts(card) else None
+        return cast(dict[str, Any], wait_until(saying, timeout, f"the card saying {part!r}"))
+
+    def replies(self) -> list[dict[str, Any]]:
+        return list(self.card().get("replies", []))
+
+
+def _dump(blocks: Any) -> str:
+    import json
+
+    return json.dumps(blocks)
+
+
+def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK,
+            speed: float = SPEED) -> Bot:
+    described = sim.describe()
+    config = sandbox_config(described, soak, speed, database_url)
+    slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, sim.slack.api_url)
+    arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"], "meshsim-e2e-token")
+    return build_bot(config, slack, mode, database_url, Timing(0.1, 0.2), arm=arm)
+
+
+@contextmanager
+def running_bot(tmp_path: Path, mode: SlackMode = SlackMode.SOCKET,
+                soak: float = SOAK) -> Iterator[Harness]:
+    with MeshSim("bookinfo", SPEED, tmp_path / "sim") as sim:
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+        bot = bot_for(sim, url, mode, soak)
+        bot.start()
+        if mode is SlackMode.HTTP:
+            sim.slack.configure_app(request_url=bot.request_url)
+        else:
+            wait_until(lambda: sim.slack.configure_app()["socket_connections"], 10,
+                       "a Socket Mode connection")
+        try:
+            yield Harness(sim, bot, url)
+        finally:
+            bot.stop()
