@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck sandbox bench clean
+.PHONY: install test lint typecheck sandbox bench clean postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,8 +20,20 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The PostgreSQL tests (store, two replicas) use MESH_UPGRADE_TEST_POSTGRES_URL; without it they
+# skip, except in CI. When it is unset and `make postgres` has run (its server answers), the
+# same URL is passed on.
+ifeq ($(MESH_UPGRADE_TEST_POSTGRES_URL),)
+ifneq ($(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo up),)
+export MESH_UPGRADE_TEST_POSTGRES_URL := $(shell .ci/postgres --print-url)
+endif
+endif
+
 test: install lint
 	$(BIN)/pytest -n 2 -q
+
+postgres:  # as root: install (Debian) and start PostgreSQL, create the test role; prints the URL
+	.ci/postgres
 
 sandbox: install
 	$(BIN)/mesh-upgrade-bot sandbox --port 8080

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 )
 
 from bot.errors import GiveUp, MeshUpgradeError, RetryLater, error_for_status
+from bot.metrics import record_api_error
 
 _PROVIDER = "Microsoft.ContainerService"
 # Azure RBAC actions each adapter call needs (docs: "Azure permissions for Containers").
@@ -47,6 +48,7 @@ def arm_errors(cluster: str, doing: str, permission: str) -> Iterator[None]:
     except MeshUpgradeError:
         raise
     except AzureError as exc:
+        record_api_error("arm")
         raise translate(exc, cluster, doing, permission) from exc
 
 

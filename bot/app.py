@@ -4,7 +4,9 @@ Bolt's listener threads only parse and ack (handlers/); a dedicated, larger list
 keeps acks fast under load (Bolt's default is 5 threads shared with lazy listeners). HTTP mode
 serves `/slack/events` from a threading server and Bolt verifies each request's signature and
 timestamp (401 otherwise); Socket Mode needs no public endpoint. One `@app.error` answers with
-a reference id and logs the trace; nothing of it reaches the channel.
+a reference id and logs the trace; nothing of it reaches the channel. In both modes `run` also
+serves /healthz, /livez and /metrics on `--ops-port` (bot/ops.py) and logs JSON lines with
+every secret masked (bot/logs.py).
 """
 
 from __future__ import annotations
@@ -15,21 +17,32 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 
+from bot.census_pool import CensusPool
 from bot.cli import subcommand
 from bot.config import BotConfig, SlackMode
 from bot.engine import ArmEndpoint
-from bot.notifier import Notifier, build_client
+from bot.errors import GiveUp
+from bot.leader import Elector, build_elector
+from bot.logs import setup_logging
+from bot.metrics import Metrics, count_phases
+from bot.notifier import Notifier
+from bot.ops import DEFAULT_PORT, Check, OpsServer, Probe, database_probe, scheduler_probe
 from bot.runtime import Services, Timing, build_services, failure_text, reference_id
+from bot.slack_client import ack_kind, build_counting_client
 from handlers import actions, commands, jobs
 
 log = logging.getLogger(__name__)
@@ -38,12 +51,27 @@ ACK_SWITCH_INTERVAL = 0.001
 ENV_SLACK_API = "MESH_UPGRADE_SLACK_API_URL"  # a Slack-compatible API (the simulator)
 
 
+class _TimedApp(App):
+    """Bolt's App, timing each request from its arrival to the ack (`dispatch` returns once
+    the listener acked, as process_before_response is off) for the ack latency histogram."""
+
+    metrics: Metrics | None = None
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        started = time.perf_counter()
+        response = super().dispatch(req)
+        if self.metrics is not None and response.status == 200:
+            self.metrics.observe_ack(ack_kind(req.body), time.perf_counter() - started)
+        return response
+
+
 def build_app(services: Services, client: WebClient, mode: SlackMode,
-              signing_secret: str | None) -> App:
-    app = App(client=client, signing_secret=signing_secret or "",
+              signing_secret: str | None, metrics: Metrics | None = None) -> App:
+    app = _TimedApp(client=client, signing_secret=signing_secret or "",
               request_verification_enabled=mode is SlackMode.HTTP,
               token_verification_enabled=True, process_before_response=False,
               listener_executor=ThreadPoolExecutor(32, thread_name_prefix="bolt"))
+    app.metrics = metrics
     commands.register(app, services)
     actions.register(app, services)
 
@@ -92,11 +120,32 @@ class Bot:
     """The running bot: services, the scheduler's jobs, and Slack's way in."""
 
     def __init__(self, services: Services, app: App, mode: SlackMode, app_token: str | None,
-                 port: int = 0) -> None:
+                 port: int = 0, elector: Elector | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.services, self.app, self.mode = services, app, mode
         self._app_token, self._port = app_token, port
+        self.elector = elector  # None: a single replica, always active
         self._socket: SocketModeHandler | None = None
         self._http: _Server | None = None
+        self.host = "127.0.0.1"  # where HTTP mode listens; `run` listens on every interface
+        self.metrics = metrics or bot_metrics(services)
+        self.ops: OpsServer | None = None  # /healthz and /metrics, when `serve_ops` was called
+
+    def serve_ops(self, host: str, port: int, database_url: str) -> OpsServer:
+        """Serve /healthz, /livez and /metrics on `host:port` from `start()` on."""
+        probes: dict[str, Probe] = {"slack": self.slack_check,
+                                    "scheduler": scheduler_probe(self.services),
+                                    "database": database_probe(database_url)}
+        self.ops = OpsServer(probes, self.metrics, host, port)
+        return self.ops
+
+    def slack_check(self) -> Check:
+        if self._socket is not None:
+            up = self._socket.client.is_connected()
+            return Check(up, "Socket Mode connected" if up else "Socket Mode disconnected")
+        if self._http is not None:
+            return Check(True, f"serving {EVENTS_PATH} on port {self._http.server_address[1]}")
+        return Check(False, "not connected to Slack yet")
 
     @property
     def request_url(self) -> str | None:
@@ -109,17 +158,29 @@ class Bot:
         # interval each hop of an ack (socket read, Bolt dispatch, listener, ack) waits behind
         # it. 1 ms keeps acks fast at a small cost in throughput (bench/ack.py).
         sys.setswitchinterval(ACK_SWITCH_INTERVAL)
+        if self.ops is not None:  # first: probes see 503 until Slack is connected
+            self.ops.start()
+        self.metrics.install()
         jobs.bind(self.services)
-        self.services.start()
+        self.services.start(active=self.elector is None)
+        self._serve_slack()
+        if self.elector is not None:  # every replica answers Slack; the leader also works
+            self.elector.start()
+
+    def _serve_slack(self) -> None:
         if self.mode is SlackMode.SOCKET:
-            self._socket = SocketModeHandler(self.app, self._app_token, concurrency=16)
+            # A 5 s ping (Bolt's default is 10) notices a dead connection sooner.
+            self._socket = SocketModeHandler(self.app, self._app_token, concurrency=16,
+                                             ping_interval=5)
             self._socket.connect()  # type: ignore[no-untyped-call]
             return
         handler = type("EventsHandler", (_EventsHandler,), {"app": self.app})
-        self._http = _Server(("127.0.0.1", self._port), handler)
+        self._http = _Server((self.host, self._port), handler)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
 
     def stop(self) -> None:
+        if self.elector is not None:  # stop working first, then hand the Lease over
+            self.elector.stop()
         if self._socket is not None:
             self._socket.close()  # type: ignore[no-untyped-call]
         if self._http is not None:
@@ -127,6 +188,9 @@ class Bot:
             self._http.server_close()
         self.services.close()
         jobs.unbind(self.services)
+        self.metrics.uninstall()
+        if self.ops is not None:
+            self.ops.stop()
 
 
 @dataclass(frozen=True)
@@ -143,11 +207,25 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
     from bot.store import create_store
 
     store = create_store(database_url)
-    workflow = build_workflow(config, store, arm)
-    client = build_client(slack.bot_token, slack.api_url)
+    census = CensusPool()  # censuses parse in a worker process: acks never wait on them
+    workflow = build_workflow(config, store, arm, census)
+    client = build_counting_client(slack.bot_token, slack.api_url)
     services = build_services(config, store, workflow, client, database_url, timing)
-    return Bot(services, build_app(services, client, mode, slack.signing_secret), mode,
-               slack.app_token, port)
+    services.census_pool = census
+    census.warm_up()
+    elector = None
+    if config.leader_election.enabled:
+        elector = build_elector(config.leader_election, services.activate, services.deactivate)
+    elif not database_url.startswith("sqlite"):
+        log.warning("a shared database without leader_election: run one replica only")
+    metrics = bot_metrics(services)
+    services.driver.on_advance = metrics.observe_step
+    return Bot(services, build_app(services, client, mode, slack.signing_secret, metrics),
+               mode, slack.app_token, port, elector, metrics)
+
+
+def bot_metrics(services: Services) -> Metrics:
+    return Metrics(lambda: count_phases(services.store.active_runs()), lambda: services.active)
 
 
 # --- `mesh-upgrade-bot run` -------------------------------------------------------------------
@@ -158,6 +236,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=[m.value for m in SlackMode],
                    help="Socket Mode or HTTP (default: slack.mode in the configuration)")
     p.add_argument("--port", type=int, default=3000, help="HTTP mode: port of /slack/events")
+    p.add_argument("--host", default="0.0.0.0",
+                   help="address HTTP mode and the ops endpoints listen on (default: all)")
+    p.add_argument("--ops-port", type=int, default=DEFAULT_PORT,
+                   help=f"port of /healthz, /livez and /metrics (default {DEFAULT_PORT}; "
+                        "0: a free port)")
+    p.add_argument("--log-level", default=os.environ.get("MESH_UPGRADE_LOG_LEVEL", "INFO"),
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    p.add_argument("--log-format", choices=["json", "text"], default="json",
+                   help="json: one object per line (default); text: for a terminal")
     p.add_argument("--drive-every", type=float, default=1.0,
                    help="seconds between looks at active runs (tests use less)")
     p.add_argument("--max-wait", type=float, default=30.0,
@@ -176,20 +263,44 @@ def run_bot(args: argparse.Namespace, out: TextIO) -> int:
         secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None,
         secrets.slack_signing_secret.get_secret_value() if secrets.slack_signing_secret
         else None, os.environ.get(ENV_SLACK_API) or None)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per drive tick else
-    bot = build_bot(config, slack, mode, database_url(config, secrets),
-                    Timing(args.drive_every, args.max_wait), args.port)
+    arm = ArmEndpoint.from_env()
+    setup_logging(args.log_level, args.log_format, [
+        slack.bot_token, slack.app_token, slack.signing_secret, arm.token,
+        *(s.get_secret_value() for s in (secrets.mesh_upgrade_database_url,) if s)])
+    url = database_url(config, secrets)
+    with startup_errors():
+        bot = build_bot(config, slack, mode, url, Timing(args.drive_every, args.max_wait),
+                        args.port, arm)
+    bot.host = args.host
+    with startup_errors():
+        bot.serve_ops(args.host, args.ops_port, url)
     return serve_until_stopped(bot, out)
+
+
+@contextmanager
+def startup_errors() -> Iterator[None]:
+    """Slack refusing a token, or a port in use, as a sentence rather than a traceback."""
+    try:
+        yield
+    except (BoltError, SlackClientError) as exc:
+        raise GiveUp(f"Slack refused to start the bot: {exc}",
+                     "Check SLACK_BOT_TOKEN and SLACK_APP_TOKEN; `mesh-upgrade-bot doctor "
+                     "--config FILE` shows what is wrong.") from None
+    except OSError as exc:
+        raise GiveUp(f"Cannot start the bot: {exc}",
+                     "Another process may hold the port; choose another with --port or "
+                     "--ops-port.") from None
 
 
 def serve_until_stopped(bot: Bot, out: TextIO, banner: str = "") -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    bot.start()
+    with startup_errors():
+        bot.start()
+    ops = f", ops {bot.ops.url}" if bot.ops is not None else ""
     out.write(banner or f"mesh-upgrade-bot running ({bot.mode.value} mode"
-              + (f", {bot.request_url}" if bot.request_url else "") + ")\n")
+              + (f", {bot.request_url}" if bot.request_url else "") + ops + ")\n")
     out.flush()
     stop.wait()
     bot.stop()

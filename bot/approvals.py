@@ -60,6 +60,14 @@ def remind_at(policy: ApprovalPolicy, requested_at: datetime) -> datetime:
     return expires_at(policy, requested_at) - policy.remind_before
 
 
+def may_ask_again(policy: ApprovalPolicy, requester: str, clicker: str,
+                  clicker_groups: frozenset[str] | None) -> bool:
+    """Who may renew an expired request with a click: the requester, or an approver
+    (membership as resolved at click time; unknown membership fails closed)."""
+    groups = clicker_groups or frozenset()
+    return clicker == requester or clicker in policy.users or bool(groups & set(policy.groups))
+
+
 def evaluate(
     policy: ApprovalPolicy,
     requester: str,

@@ -66,6 +66,7 @@ class PendingApproval:
     have: int
     need: int
     expires_at: datetime | None = None
+    expired: bool = False  # nobody approved in time: the button now asks for it again
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class CardView:
     pending: tuple[PendingApproval, ...] = ()
     updated_at: datetime | None = None
     next_check_at: datetime | None = None
+    use_tags: bool = True  # False: `--no-tags`, namespaces are relabelled to the revision
 
 
 def render_card(view: CardView) -> list[Block]:
@@ -142,8 +144,10 @@ def _title(view: CardView) -> str:
 
 def _phase_text(view: CardView) -> str:
     who = f" · requested by <@{view.requested_by}>" if view.requested_by else ""
+    how = (f"\nWithout revision tags: namespaces are relabelled to `{escape(view.to_rev)}`"
+           if view.kind is RunKind.MINOR and not view.use_tags else "")
     return (f"{phase_emoji(view.phase)} *{phase_label(view.phase)}*\n"
-            f"Run {view.run_id}{who}")
+            f"Run {view.run_id}{who}{how}")
 
 
 def _plane(plane: PlaneStatus) -> str:
@@ -166,10 +170,17 @@ def _census(view: CardView) -> str:
 def _approvals(view: CardView) -> list[str]:
     done = [f":ballot_box_with_check: {a.action.value} by <@{a.user_id}> {when(a.at)}"
             for a in view.approvals[-6:]]
-    waiting = [f":hourglass: {p.action.value}: {p.have} of {p.need} approvals"
-               + (f", expires {when(p.expires_at)}" if p.expires_at else "")
-               for p in view.pending[:3]]
+    waiting = [_waiting(p) for p in view.pending[:3]]
     return done + waiting
+
+
+def _waiting(pending: PendingApproval) -> str:
+    if pending.expired:
+        at = f" at {when(pending.expires_at)}" if pending.expires_at else ""
+        return (f":warning: *{pending.action.value}: approval expired*{at} — "
+                "click to request again")
+    return (f":hourglass: {pending.action.value}: {pending.have} of {pending.need} approvals"
+            + (f", expires {when(pending.expires_at)}" if pending.expires_at else ""))
 
 
 def _footer(view: CardView) -> str:
@@ -190,7 +201,9 @@ def _buttons(view: CardView) -> list[ButtonElement]:
 
 def _button(view: CardView, action: Action, pending: PendingApproval | None) -> ButtonElement:
     label = action_label(action, view.phase, view.kind)
-    if pending is not None:
+    if pending is not None and pending.expired:
+        label = f"Ask again: {label}"
+    elif pending is not None:
         label += f" ({pending.have}/{pending.need})"
     style = "primary" if action in _PRIMARY else "danger" if action is Action.ROLLBACK else None
     return ButtonElement(text=clip(label, 75), action_id=action_id(action),

@@ -168,7 +168,8 @@ def plan_report(view: PlanView) -> Report:
                       if view.namespaces else ()),
         ReportSection("Workloads to restart", tuple(f"`{escape(w)}`" for w in view.workloads)),
     )
-    summary = f"{view.from_rev} → {view.to_rev} (offered: {offered})"
+    tags = "" if view.use_tags else " · without revision tags"
+    summary = f"{view.from_rev} → {view.to_rev} (offered: {offered}){tags}"
     return _report(f"Plan · {view.cluster}", summary, sections, view.cluster)
 
 

@@ -193,8 +193,9 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
 # --- entry point -----------------------------------------------------------------------------
 
 
-# Modules that register more subcommands (`run`, `sandbox`); imported when the parser is built.
-PLUGINS = ("bot.app", "bot.sandbox")
+# Modules that register more subcommands (`run`, `sandbox`, `doctor`); imported when the
+# parser is built.
+PLUGINS = ("bot.app", "bot.sandbox", "bot.doctor")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -212,13 +213,20 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def error_lines(exc: MeshUpgradeError) -> list[str]:
+    """A configuration error is one line per problem (`file:line: key: what`), else the message."""
+    problems = getattr(exc, "problems", ())
+    return [str(p) for p in problems] or [exc.message]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.handler(args, sys.stdout)
         return code
     except MeshUpgradeError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        for line in error_lines(exc):
+            print(f"error: {line}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 2

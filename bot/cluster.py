@@ -18,6 +18,7 @@ from kubernetes.client import (
 )
 
 from bot.census import CensusReader
+from bot.census_pool import CensusPool, PooledCensus
 from bot.controlplane import INGRESS_NAMESPACE, ControlPlane
 from bot.health import Health
 from bot.hpas import Hpas
@@ -33,7 +34,7 @@ class Cluster:
     tags: Tags
     namespaces: Namespaces
     restarts: Restarter
-    census: CensusReader
+    census: CensusReader | PooledCensus
     control_plane: ControlPlane
     hpas: Hpas
     health: Health
@@ -42,14 +43,17 @@ class Cluster:
     def from_api_client(cls, api_client: ApiClient, own_namespace: str, *,
                         istio_namespace: str = ISTIO_NAMESPACE,
                         ingress_namespace: str = INGRESS_NAMESPACE,
-                        clock: Callable[[], float] | None = None) -> Cluster:
+                        clock: Callable[[], float] | None = None,
+                        census_pool: CensusPool | None = None) -> Cluster:
+        """With `census_pool`, censuses are taken in its worker process (bot/census_pool)."""
         io = KubeIO(api_client)
         core, apps = CoreV1Api(api_client), AppsV1Api(api_client)
         admission = AdmissionregistrationV1Api(api_client)
         restarter = Restarter(io, apps) if clock is None else Restarter(io, apps, clock)
         return cls(io, Tags(io, admission, core, istio_namespace),
                    Namespaces(io, core, admission, own_namespace), restarter,
-                   CensusReader(io, core, istio_namespace),
+                   CensusReader(io, core, istio_namespace) if census_pool is None
+                   else PooledCensus(census_pool, api_client, istio_namespace),
                    ControlPlane(io, core, apps, istio_namespace, ingress_namespace),
                    Hpas(io, AutoscalingV2Api(api_client), (istio_namespace, ingress_namespace)),
                    Health(io, core, apps))

@@ -199,6 +199,36 @@ class ClusterConfig(_Model):
         return ALWAYS_OUT_OF_SCOPE | {self.bot_namespace} | set(self.namespaces.exclude)
 
 
+class LeaderElectionConfig(_Model):
+    """With more than one replica (PostgreSQL): a coordination.k8s.io Lease in the bot's
+    namespace elects the one replica that drives runs and runs jobs (bot/leader.py)."""
+
+    enabled: bool = False
+    namespace: str | None = None  # None: POD_NAMESPACE, the service account's, or the default
+    lease_name: str = Field(default="mesh-upgrade-bot-leader",
+                            pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    lease_duration: Duration = timedelta(seconds=15)
+    renew_deadline: Duration = timedelta(seconds=10)
+    retry_period: Duration = timedelta(seconds=2)
+    access: AccessConfig = AccessConfig(mode=AccessMode.IN_CLUSTER)
+
+    @model_validator(mode="after")
+    def _timings(self) -> LeaderElectionConfig:
+        # The kubernetes client's leaderelection.Config exits the process on these, and
+        # writes leaseDurationSeconds as an integer.
+        lease, renew = self.lease_duration.total_seconds(), self.renew_deadline.total_seconds()
+        retry = self.retry_period.total_seconds()
+        if lease != int(lease) or lease <= renew:
+            raise ValueError("lease_duration must be whole seconds, longer than renew_deadline")
+        if retry < 1 or renew <= 1.2 * retry:
+            raise ValueError("retry_period must be at least 1 s and renew_deadline longer "
+                             "than 1.2 x retry_period")
+        if self.access.mode is AccessMode.ARM_CREDENTIALS:
+            raise ValueError("the Lease lives in the bot's own cluster: use in_cluster or "
+                             "kubeconfig access")
+        return self
+
+
 class SlackConfig(_Model):
     mode: SlackMode = SlackMode.SOCKET
 
@@ -206,6 +236,7 @@ class SlackConfig(_Model):
 class BotConfig(_Model):
     database_url: str = "sqlite:///mesh-upgrade.db"
     slack: SlackConfig = SlackConfig()
+    leader_election: LeaderElectionConfig = LeaderElectionConfig()
     clusters: tuple[ClusterConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -23,9 +23,11 @@ from kubernetes.config.config_exception import ConfigException
 
 from bot.aks import AksMesh
 from bot.aks_client import build_client
+from bot.census_pool import CensusPool
 from bot.cluster import Cluster
 from bot.config import AccessConfig, AccessMode, BotConfig, ClusterConfig, Secrets, database_url
 from bot.errors import GiveUp
+from bot.leader import user_agent
 from bot.ports import Adapters
 from bot.store import Store, create_store
 from bot.workflow import Workflow
@@ -88,14 +90,19 @@ def kube_api_client(access: AccessConfig, mesh: AksMesh | None = None, label: st
                      "Check the cluster's access section in the configuration.") from None
 
 
-def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint) -> Adapters:
+def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint,
+                    census_pool: CensusPool | None = None) -> Adapters:
     mesh = connect_mesh(cfg, arm)
     api = kube_api_client(cfg.access, mesh)
-    return Adapters(mesh, Cluster.from_api_client(api, cfg.bot_namespace))
+    api.user_agent = user_agent()  # the API server's audit log names the replica
+    return Adapters(mesh, Cluster.from_api_client(api, cfg.bot_namespace,
+                                                  census_pool=census_pool))
 
 
 def build_workflow(config: BotConfig, store: Store | None = None,
-                   arm: ArmEndpoint | None = None) -> Workflow:
+                   arm: ArmEndpoint | None = None,
+                   census_pool: CensusPool | None = None) -> Workflow:
+    """The workflow; with `census_pool` (the Slack bot) censuses run in its worker process."""
     endpoint = arm if arm is not None else ArmEndpoint.from_env()
     return Workflow(store or create_store(database_url(config, Secrets())), config,
-                    lambda name: connect_cluster(config.cluster(name), endpoint))
+                    lambda name: connect_cluster(config.cluster(name), endpoint, census_pool))

@@ -22,6 +22,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from bot.errors import GiveUp, MeshUpgradeError, RetryLater, error_for_status
+from bot.metrics import record_api_error
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -52,8 +53,10 @@ class KubeIO:
         try:
             return fn(*args, **kw)
         except ApiException as exc:
+            record_api_error("kubernetes")
             raise translate(exc, verb, resource) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            record_api_error("kubernetes")
             raise RetryLater(f"Kubernetes API server unreachable ({verb} {resource}): {exc}",
                              15.0) from exc
 

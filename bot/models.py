@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -260,8 +261,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def open_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite is tuned so that several processes can share the file."""
-    engine = create_engine(url)
+    """An engine for `url`; SQLite is tuned so that several processes can share the file;
+    a server's connections are checked before use (a restarted PostgreSQL drops them all)."""
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine
@@ -284,9 +286,21 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+SCHEMA_LOCK = 0x6D657368  # "mesh": a PostgreSQL advisory lock id for schema changes
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialise schema changes across processes until the transaction ends: replicas that
+    start together would otherwise both see a table missing and both create it (PostgreSQL
+    then fails one with a unique violation on pg_type). SQLite's write lock does this already."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+
+
 def install_schema(engine: Engine) -> None:
     """Create missing tables and the audit triggers, in one transaction (safe to repeat)."""
     with engine.begin() as conn:
+        lock_schema(conn)
         Base.metadata.create_all(conn)
         for statement in _APPEND_ONLY.get(engine.dialect.name, []):
             conn.exec_driver_sql(statement)

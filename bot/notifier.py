@@ -4,7 +4,9 @@ One root message per run, edited in place with `chat.update` (its channel and ts
 store's slack_ref, so a restarted bot finds the same card and thread); every audit entry of the
 run becomes one reply in that thread, posted once (a cursor in the store). 429s are retried as
 Slack says (`RateLimitErrorRetryHandler` sleeps in the calling thread: never call this from an
-ack path). `not_in_channel` becomes an error that tells people to invite the bot.
+ack path). `not_in_channel` becomes an error that tells people to invite the bot. Replicas
+share the store, so posting the card and each reply is claimed there first: the per-run lock
+below only orders this process's threads.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import hashlib
 import json
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -41,12 +45,18 @@ from bot.blocks import (
 from bot.blocks_card import card_fallback_text, render_card
 from bot.config import BotConfig
 from bot.errors import GiveUp
+from bot.leader import replica_identity
 from bot.store import AuditEntry, Run, SlackRef, Store
 from bot.upgrade import Action, allowed_actions
 from bot.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
 
 log = logging.getLogger(__name__)
 FACTS_KEY, CURSOR_KEY = "slack.card_facts", "slack.audit_cursor"
+CARD_CLAIM_KEY = "slack.card_claim"
+CARD_CLAIM_WAIT = 10.0  # seconds another replica gets to post the card it claimed
+CARD_EVENT = "mesh_upgrade_card"  # the card's message metadata: {"run_id", "nonce"}
+CARD_SEARCH_PAGES = 3  # history pages of 100 searched for a card whose ts was not saved
+CARD_SEARCH_SKEW = 300.0  # seconds: clock skew between the bot and Slack's message ts
 _CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
 
@@ -96,23 +106,99 @@ class Notifier:
         digest = hashlib.sha256(json.dumps([blocks, text]).encode()).hexdigest()
         ref = self.store.slack_ref(run_id)
         if ref is None:
-            channel = self.config.cluster(run.cluster).channel
-            posted = self._call("chat_postMessage", channel, blocks=blocks, text=text)
-            ref = self.store.set_slack_ref(run_id, channel, posted["ts"], posted["ts"])
-        elif self._shown.get(run_id) != digest:
+            ref, posted = self._post_card(run, blocks, text)
+            if posted:
+                self._shown[run_id] = digest
+                return ref
+        if self._shown.get(run_id) != digest:
             self._call("chat_update", ref.channel, ts=ref.root_ts, blocks=blocks, text=text)
         self._shown[run_id] = digest
         return ref
 
+    def _post_card(self, run: Run, blocks: list[dict[str, Any]], text: str
+                   ) -> tuple[SlackRef, bool]:
+        """The root card, posted once: whichever replica claims it first, and even across a
+        crash between posting it and saving its ts. Returns (ref, posted by this call).
+
+        The claim holds a nonce that the card carries in its message `metadata`. A claim
+        without a saved ts means the card may already be in the channel (its poster died
+        before saving the ts, or is about to save it): the recent history is searched for the
+        nonce before anything is posted, and again after CARD_CLAIM_WAIT for a live claimer.
+        History is read back only on this rare path (conversations.history is rate limited)."""
+        mine = {"by": replica_identity(), "nonce": uuid.uuid4().hex,
+                "at": datetime.now(UTC).isoformat()}
+        claim = mine
+        if not self.store.claim_step(run.id, CARD_CLAIM_KEY, mine):
+            claim = self.store.step(run.id, CARD_CLAIM_KEY)
+            found = self._adopt_card(run, claim) or self._wait_for_card(run, claim)
+            if found is not None:
+                return found, False
+            log.warning("run %s: the card claimed by %s never came; posting it", run.id,
+                        claim.get("by") if isinstance(claim, dict) else claim)
+        channel = self.config.cluster(run.cluster).channel
+        nonce = claim.get("nonce") if isinstance(claim, dict) else None
+        marker = {"event_type": CARD_EVENT,
+                  "event_payload": {"run_id": run.id, "nonce": nonce or mine["nonce"]}}
+        posted = self._call("chat_postMessage", channel, blocks=blocks, text=text,
+                            metadata=marker)
+        return self.store.set_slack_ref(run.id, channel, posted["ts"], posted["ts"]), True
+
+    def _wait_for_card(self, run: Run, claim: Any) -> SlackRef | None:
+        deadline = time.monotonic() + CARD_CLAIM_WAIT
+        while time.monotonic() < deadline:
+            if (ref := self.store.slack_ref(run.id)) is not None:
+                return ref
+            time.sleep(0.1)
+        return self._adopt_card(run, claim)
+
+    def _adopt_card(self, run: Run, claim: Any) -> SlackRef | None:
+        """The card of an earlier claim, if it is in the channel: its ts is saved now."""
+        if (ref := self.store.slack_ref(run.id)) is not None:
+            return ref
+        if not isinstance(claim, dict) or not claim.get("nonce"):
+            return None
+        channel = self.config.cluster(run.cluster).channel
+        ts = self._find_card(channel, run.id, claim)
+        if ts is None:
+            return None
+        log.info("run %s: found its card %s, posted before a crash or by another replica",
+                 run.id, ts)
+        return self.store.set_slack_ref(run.id, channel, ts, ts)
+
+    def _find_card(self, channel: str, run_id: int, claim: dict[str, Any]) -> str | None:
+        """The ts of the card carrying the claim's nonce in its metadata, or None."""
+        oldest = datetime.fromisoformat(claim["at"]).timestamp() - CARD_SEARCH_SKEW
+        cursor = None
+        try:
+            for _ in range(CARD_SEARCH_PAGES):
+                page = self.client.conversations_history(
+                    channel=channel, oldest=f"{oldest:.6f}", limit=100, cursor=cursor,
+                    include_all_metadata=True)
+                for message in page.get("messages") or []:
+                    meta = message.get("metadata") or {}
+                    if meta.get("event_type") == CARD_EVENT and meta.get("event_payload") == \
+                            {"run_id": run_id, "nonce": claim["nonce"]}:
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not page.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:  # e.g. no channels:history scope: a card beats none
+            log.warning("run %s: cannot look for a card posted before a crash: %s",
+                        run_id, exc.response.get("error"))
+        return None
+
     def needs(self, run: Run) -> tuple[Need, ...]:
         """Approvals each allowed action has and needs at the run's current version."""
         cfg = self.config.cluster(run.cluster)
+        now = datetime.now(UTC)
         out = []
         for action in sorted(allowed_actions(run.phase, run.kind), key=list(Action).index):
             policy = cfg.approval_policy(action)
             have = len(self.store.approvals(run.id, action.value, run.version))
-            out.append(Need(action, have, policy.required,
-                            expires_at(policy, self.requested_at(run, action))))
+            until = expires_at(policy, self.requested_at(run, action))
+            # A cancel is never asked for ahead: the click is the request, so it never expires.
+            out.append(Need(action, have, policy.required, until,
+                            until <= now and action is not Action.CANCEL))
         return tuple(out)
 
     def requested_at(self, run: Run, action: Action) -> datetime:
@@ -130,8 +216,9 @@ class Notifier:
         # At most once: the cursor moves before posting, so a crash loses replies, never
         # repeats them (a repeated "ARM PUT" reply would read as a second PUT).
         self.store.put_step(run_id, CURSOR_KEY, entries[-1].id)
-        for entry in entries:
-            self._reply(ref, render_step(step_of(entry)), entry.what)
+        for entry in entries:  # another replica may have read the same cursor: claim each
+            if self.store.claim_step(run_id, f"slack.reply.{entry.id}", True):
+                self._reply(ref, render_step(step_of(entry)), entry.what)
 
     def reply(self, run_id: int, blocks: Sequence[Block], text: str) -> str:
         ref = self.sync(run_id)
@@ -198,7 +285,8 @@ class Notifier:
 def step_of(entry: AuditEntry) -> StepView:
     """One audit entry as a thread reply: what, by whom (a person or the bot), when."""
     person = entry.actor if entry.actor.startswith(("U", "W")) else None
-    refused = entry.what.startswith(("refused", "paused", "complete refused", "ARM operation f"))
+    refused = entry.what.startswith(("refused", "paused", "complete refused", "ARM operation f",
+                                     "expired:"))
     status = StepStatus.FAILED if refused else StepStatus.DONE
     return StepView(entry.what, status, _detail(entry.detail), person, entry.at,
                     _command(entry))

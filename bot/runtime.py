@@ -3,7 +3,9 @@
 `build_services` wires them; handlers receive the `Services` and hand work to `submit`, which
 runs it on the bot's own worker pool (never Bolt's listener threads) and turns any failure into
 an ephemeral answer: a known error says what and what to do, anything else only a reference id
-that is also in the log (no stack trace reaches the channel).
+that is also in the log (no stack trace reaches the channel). With several replicas
+`activate`/`deactivate` (the Lease won or lost, bot/leader.py) start and stop the active work:
+driving runs and the scheduler's jobs; answering Slack and recording approvals go on regardless.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.census_pool import CensusPool
 from bot.config import BotConfig
 from bot.driver import Driver
 from bot.errors import MeshUpgradeError
@@ -25,7 +28,7 @@ from bot.notifier import Notifier
 from bot.reporting import refresh_facts
 from bot.scheduler import Scheduler
 from bot.store import Run, Store
-from bot.upgrade import Phase, is_terminal
+from bot.upgrade import Action, Phase, allowed_actions, is_terminal
 from bot.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -63,8 +66,10 @@ class Services:
     membership: Membership
     scheduler: Scheduler
     driver: Driver = field(init=False)
+    active: bool = field(default=False, init=False)  # drives runs and runs jobs: it leads
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="work"))
+    census_pool: CensusPool | None = None  # the worker process censuses run in, if any
 
     def __post_init__(self) -> None:
         self.driver = Driver(self.workflow, self.on_step)
@@ -94,18 +99,39 @@ class Services:
             except MeshUpgradeError as exc:
                 log.warning("run %s: cannot read the cluster for the card: %s", after.id, exc)
         self.notifier.sync(after.id)
-        entered = self.store.history(after.id)[-1].at
-        self.scheduler.reconcile(after, entered)
+        self.reschedule(after)
 
-    def start(self) -> None:
-        self.scheduler.start()
+    def reschedule(self, run: Run) -> None:
+        """The run's jobs as its phase needs them, each approval's from when it was asked."""
+        asked = {a: self.notifier.requested_at(run, a)
+                 for a in allowed_actions(run.phase, run.kind) - {Action.CANCEL}}
+        self.scheduler.reconcile(run, asked)
+
+    def start(self, active: bool = True) -> None:
+        """Start; a replica waiting for the Lease starts passive (`active=False`)."""
+        self.driver.pause()
+        self.scheduler.start(paused=True)
+        if active:
+            self.activate()
+
+    def activate(self) -> None:
+        self.active = True
+        self.driver.resume()
+        self.scheduler.activate()
         for run in self.store.active_runs():
             self.driver.poke(run.id)
+
+    def deactivate(self) -> None:
+        self.active = False
+        self.driver.pause()
+        self.scheduler.deactivate()
 
     def close(self) -> None:
         self.driver.close()
         self.scheduler.shutdown()
         self.work.shutdown(wait=False, cancel_futures=True)
+        if self.census_pool is not None:
+            self.census_pool.close()
 
 
 def build_services(config: BotConfig, store: Store, workflow: Workflow, client: WebClient,

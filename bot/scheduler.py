@@ -1,16 +1,20 @@
 """The bot's durable timetable: APScheduler 3.x with its jobs in the bot's own database.
 
 Jobs are referenced by text (`handlers.jobs:check_run`), have explicit ids derived from what
-they are about (`check:<run>`, `remind:<run>:<version>:<action>`, `drift:<cluster>`), and run
+they are about (`check:<run>`, `remind:<run>:<version>:<action>:<asked>` and `expire:...`,
+`drift:<cluster>`), and run
 with `coalesce=True, max_instances=1`: after a restart the job store gives back the same jobs,
 and missed firings collapse into one. `reconcile(run)` makes the jobs match the run's phase, so
 it can be called any number of times (after every step, and for every active run at start).
+Replicas share the job store but only the leader processes it: a follower starts paused
+(it can still read jobs, e.g. the next check's time) and `activate()` resumes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -22,8 +26,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.approvals import remind_at
+from bot.approvals import expires_at, remind_at
 from bot.config import BotConfig
+from bot.models import lock_schema
 from bot.store import Run
 from bot.upgrade import Action, Phase, allowed_actions, is_terminal
 
@@ -37,8 +42,10 @@ def check_id(run_id: int) -> str:
     return f"check:{run_id}"
 
 
-def remind_id(run_id: int, version: int, action: Action) -> str:
-    return f"remind:{run_id}:{version}:{action.value}"
+def approval_job_id(what: str, run_id: int, version: int, action: Action,
+                    asked: datetime) -> str:
+    """`remind:<run>:<version>:<action>:<asked>` (or `expire:`): one per request."""
+    return f"{what}:{run_id}:{version}:{action.value}:{asked.timestamp():.6f}"
 
 
 def job_store(url: str) -> BaseJobStore:
@@ -55,14 +62,34 @@ class Scheduler:
         self.config = config
         self.drive_every = drive_every
         self._check_every = check_every or {}
+        self._store = job_store(url)
         self.aps = BackgroundScheduler(
-            jobstores={"default": job_store(url)},
+            jobstores={"default": self._store},
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
             timezone=UTC)
 
-    def start(self) -> None:
-        self.aps.start()
+    def start(self, paused: bool = False) -> None:
+        store = self._store
+        if isinstance(store, SQLAlchemyJobStore):  # replicas starting together race to create it
+            with store.engine.begin() as conn:
+                lock_schema(conn)
+                store.jobs_t.create(conn, checkfirst=True)
+        self.aps.start(paused=paused)
+        if not paused:
+            self._add_standing_jobs()
+
+    def activate(self) -> None:
+        """This replica leads: its timetable runs (what is due since is run once, coalesced)."""
+        self._add_standing_jobs()
+        self.aps.resume()
+
+    def deactivate(self) -> None:
+        """Another replica leads (or none): run nothing more; a job already running ends."""
+        if self.aps.running:
+            self.aps.pause()
+
+    def _add_standing_jobs(self) -> None:
         self.aps.add_job(f"{JOBS}:drive_runs", IntervalTrigger(seconds=self.drive_every),
                          id=DRIVE_ID, replace_existing=True)
         for cluster in self.config.clusters:
@@ -87,9 +114,11 @@ class Scheduler:
         job = self.aps.get_job(check_id(run_id))
         return None if job is None else job.next_run_time
 
-    def reconcile(self, run: Run, requested_at: datetime | None = None) -> None:
+    def reconcile(self, run: Run,
+                  requested_at: datetime | Mapping[Action, datetime] | None = None) -> None:
         """Make the run's jobs what its phase needs: checks while soaking and deciding,
-        a reminder per pending approval, nothing once it is over."""
+        a reminder and an expiry notice per pending approval (from when it was asked for:
+        one time for all, or per action), nothing once it is over."""
         if run.phase in CHECKED and self.aps.get_job(check_id(run.id)) is None:
             every = self.check_interval(run.cluster)
             self.aps.add_job(f"{JOBS}:check_run", IntervalTrigger(seconds=every),
@@ -100,15 +129,22 @@ class Scheduler:
         if is_terminal(run.phase) or requested_at is None:
             return
         for action in allowed_actions(run.phase, run.kind) - {Action.CANCEL}:
-            self._remind(run, action, requested_at)
+            asked = requested_at if isinstance(requested_at, datetime) \
+                else requested_at.get(action)
+            if asked is not None:
+                policy = self.config.cluster(run.cluster).approval_policy(action)
+                self._once(run, action, asked, "remind", remind_at(policy, asked))
+                self._once(run, action, asked, "expire", expires_at(policy, asked))
 
-    def _remind(self, run: Run, action: Action, requested_at: datetime) -> None:
-        job = remind_id(run.id, run.version, action)
-        at = remind_at(self.config.cluster(run.cluster).approval_policy(action), requested_at)
+    def _once(self, run: Run, action: Action, asked: datetime, what: str, at: datetime) -> None:
+        """`handlers.jobs:<what>_approval` at `at` for this request (a renewed request is a
+        new job; the old one sees that its request is gone and says nothing)."""
+        job = approval_job_id(what, run.id, run.version, action, asked)
         if at <= datetime.now(UTC) or self.aps.get_job(job) is not None:
             return
-        self.aps.add_job(f"{JOBS}:remind_approval", DateTrigger(at), id=job,
-                         args=[run.id, action.value, run.version], replace_existing=True,
+        self.aps.add_job(f"{JOBS}:{what}_approval", DateTrigger(at), id=job,
+                         args=[run.id, action.value, run.version, asked.isoformat()],
+                         replace_existing=True,
                          misfire_grace_time=int(timedelta(hours=1).total_seconds()))
 
     def _remove(self, job: str) -> None:

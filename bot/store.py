@@ -11,7 +11,7 @@ import copy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +47,7 @@ __all__ = ["Approval", "AuditEntry", "NewRun", "PhaseChange", "Run", "SlackRef",
            "create_store"]
 
 Clock = Callable[[], datetime]
+_Row = TypeVar("_Row", SlackRefRow, StepStateRow)
 DEFAULT_URL = "sqlite:///mesh-upgrade.db"
 
 
@@ -229,10 +230,9 @@ class Store:
 
     def set_slack_ref(self, run_id: int, channel: str, root_ts: str,
                       thread_ts: str | None = None) -> SlackRef:
-        with self._tx() as s:
-            row = s.merge(SlackRefRow(run_id=run_id, channel=channel, root_ts=root_ts,
-                                      thread_ts=thread_ts))
-            return to_slack_ref(row)
+        row = self._merge(lambda: SlackRefRow(run_id=run_id, channel=channel, root_ts=root_ts,
+                                              thread_ts=thread_ts))
+        return to_slack_ref(row)
 
     def slack_ref(self, run_id: int) -> SlackRef | None:
         with self._tx() as s:
@@ -243,9 +243,20 @@ class Store:
 
     def put_step(self, run_id: int, key: str, value: Any) -> None:
         """Record (or overwrite) a JSON-serialisable note such as "ARM PUT sent at T"."""
+        self._merge(lambda: StepStateRow(run_id=run_id, key=key, value=copy.deepcopy(value),
+                                         updated_at=self._now()))
+
+    def _merge(self, make: Callable[[], _Row]) -> _Row:
+        """Insert or overwrite by primary key. `merge` reads, then inserts: on PostgreSQL two
+        processes can both find nothing and both insert; the loser retries as an update."""
+        try:
+            return self._merge_once(make())
+        except IntegrityError:
+            return self._merge_once(make())
+
+    def _merge_once(self, row: _Row) -> _Row:
         with self._tx() as s:
-            s.merge(StepStateRow(run_id=run_id, key=key, value=copy.deepcopy(value),
-                                 updated_at=self._now()))
+            return s.merge(row)
 
     def claim_step(self, run_id: int, key: str, value: Any) -> bool:
         """Record `key` only if absent: True for the one caller that may do the side effect."""

@@ -68,6 +68,7 @@ class Need:
     have: int
     need: int
     expires_at: datetime | None
+    expired: bool = False  # the request timed out: a click asks for it again
 
 
 def plane_status(plane: RevisionPlane) -> PlaneStatus:
@@ -106,13 +107,14 @@ def wave_progress(phase: Phase, steps: Mapping[str, Any]) -> tuple[int, int] | N
 
 def card_view(run: Run, facts: CardFacts, approvals: tuple[ApprovalView, ...],
               needs: Sequence[Need], progress: tuple[int, int] | None) -> CardView:
-    pending = tuple(PendingApproval(n.action, n.have, n.need, n.expires_at) for n in needs
-                    if n.have or n.need > 1)
+    pending = tuple(PendingApproval(n.action, n.have, n.need, n.expires_at, n.expired)
+                    for n in needs if n.have or n.need > 1 or n.expired)
     next_check = datetime.fromisoformat(facts.next_check_at) if facts.next_check_at else None
     return CardView(run.id, run.version, run.cluster, run.from_rev, run.to_rev, run.phase,
                     run.kind, run.requested_by, run.pause_reason, run.pause_hint, progress,
                     facts.planes, facts.by_revision, facts.by_version, approvals, pending,
-                    run.updated_at, next_check if run.phase is Phase.VERIFYING else None)
+                    run.updated_at, next_check if run.phase is Phase.VERIFYING else None,
+                    bool(run.plan.get("use_tags", True)))
 
 
 def check_view(cluster: str, run: Run, report: CheckReport) -> CheckView:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.checks import CheckReport, take_check
@@ -61,16 +62,24 @@ class Workflow:
             self._adapters[cluster] = self._connect(cluster)
         return self._adapters[cluster]
 
-    def settings(self, cluster: str) -> Settings:
-        return Settings.of(self.config.cluster(cluster))
+    def settings(self, cluster: str, use_tags: bool | None = None) -> Settings:
+        """The cluster's settings; `use_tags` overrides its `tags.use_tags` (`--no-tags`)."""
+        settings = Settings.of(self.config.cluster(cluster))
+        return settings if use_tags is None else replace(settings, use_tags=use_tags)
+
+    def run_settings(self, run: Run) -> Settings:
+        """The settings a run was planned with: whether it uses revision tags is the run's own
+        choice, stored in its plan when it was requested, never read again from the config."""
+        return self.settings(run.cluster, bool(run.plan.get("use_tags", True)))
 
     # --- plans ------------------------------------------------------------------------------
 
-    def plan(self, cluster: str, to: str | None = None) -> Plan:
-        """What an upgrade of `cluster` would do now (to `to`, or the lowest offered)."""
+    def plan(self, cluster: str, to: str | None = None, use_tags: bool | None = None) -> Plan:
+        """What an upgrade of `cluster` would do now (to `to`, or the lowest offered), with
+        revision tags unless `use_tags` is False (None: as the cluster's configuration says)."""
         a = self.adapters(cluster)
         options = a.mesh.available_upgrades()
-        return make_plan(self.settings(cluster), options, self._observe(a), to)
+        return make_plan(self.settings(cluster, use_tags), options, self._observe(a), to)
 
     def patch_plan(self, cluster: str) -> Plan:
         a = self.adapters(cluster)
@@ -82,11 +91,14 @@ class Workflow:
 
     # --- what people ask for (the Slack layer calls these) ------------------------------------
 
-    def request(self, cluster: str, action: Action, by: str, *, to: str | None = None) -> Run:
-        """START (or RESTART with no run) creates a run; other actions name the active run."""
+    def request(self, cluster: str, action: Action, by: str, *, to: str | None = None,
+                use_tags: bool | None = None) -> Run:
+        """START (or RESTART with no run) creates a run; other actions name the active run.
+        A new run's `use_tags` (None: the cluster's configuration) is stored in its plan."""
         active = self.store.active_run(cluster)
         if action is Action.START and active is None:
-            return self._create(cluster, RunKind.MINOR, self.plan(cluster, to), by, to)
+            plan = self.plan(cluster, to, use_tags)
+            return self._create(cluster, RunKind.MINOR, plan, by, to)
         if action is Action.RESTART and active is None:
             return self._create(cluster, RunKind.PATCH, self.patch_plan(cluster), by, None)
         if active is None:
@@ -143,7 +155,7 @@ class Workflow:
         a = self.adapters(run.cluster)
         seen = self._observe(a)
         scope = sorted(ns for ns in seen.census.by_namespace
-                       if self.settings(run.cluster).in_scope(ns))
+                       if self.run_settings(run).in_scope(ns))
         try:
             check_complete(run.from_rev, seen, a.cluster.health.check(scope, run.updated_at))
         except GateRefused as refused:
@@ -154,7 +166,7 @@ class Workflow:
     def check(self, run_id: int) -> CheckReport:
         """Health, census, control planes, HPAs and what keeps Complete disabled."""
         run = self.store.get_run(run_id)
-        return take_check(run, self.adapters(run.cluster), self.settings(run.cluster))
+        return take_check(run, self.adapters(run.cluster), self.run_settings(run))
 
     # --- driving a run ------------------------------------------------------------------------
 
@@ -187,7 +199,7 @@ class Workflow:
         a = self.adapters(run.cluster)
         visits = sum(1 for c in self.store.history(run.id)
                      if c.to_phase is run.phase and c.from_phase is not run.phase)
-        return Ctx(self.store, run, Plan.from_json(run.plan), self.settings(run.cluster),
+        return Ctx(self.store, run, Plan.from_json(run.plan), self.run_settings(run),
                    self.config.cluster(run.cluster), a.mesh, a.cluster, self.now,
                    f"{run.phase.value}.{visits}")
 

@@ -3,8 +3,11 @@
 A click carries only run id, action and version. It changes the run only when that version is
 still current, the action is possible in the run's phase, and the approval policy (membership
 read now, failing closed) counts the clicker; everything else gets an ephemeral answer and
-changes nothing. Refusals are written to the audit. Clicks on one run are decided one at a
-time in this process; across processes the store's version check decides.
+changes nothing. A click on a request that expired (by the requester or an approver) asks for
+it again: the approval clock restarts and the click counts as nobody's approval; the card and
+the thread said it had expired (handlers/jobs.py). Refusals are written to the audit. Clicks
+on one run are decided one at a time in this process; across processes the store's version
+check decides.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.actions import ACTION_IDS, InvalidButtonValue, decode_value, phase_label
-from bot.approvals import Decision, Verdict, evaluate
+from bot.approvals import ApprovalPolicy, Decision, Verdict, evaluate, expires_at, may_ask_again
+from bot.blocks import when
 from bot.commands import out_of_turn
 from bot.errors import GateRefused, StaleVersion
 from bot.runtime import Services, error_text
@@ -74,16 +78,36 @@ def decide(s: Services, run_id: int, action: Action, version: int, user: str) ->
             return stale_text(s, run, action, version)
         if action not in allowed_actions(run.phase, run.kind):
             return out_of_turn(action, run.phase, run.kind, run.cluster)
+        now = datetime.now(UTC)
+        # A cancel is never asked for ahead (the click is the request): it cannot expire.
+        asked = now if action is Action.CANCEL else s.notifier.requested_at(run, action)
         decision = None if own_cancel else evaluate(
             policy, run.requested_by, s.store.approvals(run_id, action.value, version), user,
-            groups, datetime.now(UTC), requested_at=s.notifier.requested_at(run, action))
-        if decision is not None and not decision.record and \
+            groups, now, requested_at=asked)
+        if decision is not None and decision.verdict is Verdict.EXPIRED and \
+                may_ask_again(policy, run.requested_by, user, groups):
+            answer = _ask_again(s, run, action, user, policy)
+        elif decision is not None and not decision.record and \
                 decision.verdict is not Verdict.SATISFIED:
             return _refused(s, run, action, user, decision)
-        answer = _apply(s, run, action, user, decision)
+        else:
+            answer = _apply(s, run, action, user, decision)
     s.driver.poke(run_id)
     s.notifier.sync(run_id)
     return answer
+
+
+def _ask_again(s: Services, run: Run, action: Action, user: str, policy: ApprovalPolicy) -> str:
+    """A click on an expired request asks for it again (the approval clock restarts) and
+    counts as nobody's approval: approving something nobody confirmed lately needs a fresh
+    click on the renewed request."""
+    s.workflow.request(run.cluster, action, user)  # audited "requested <action>": the new start
+    s.reschedule(run)
+    until = expires_at(policy, s.notifier.requested_at(run, action))
+    who = ("Approvers can approve it with the button on the card" if user == run.requested_by
+           else "Click the button again to approve it")
+    return (f":arrows_counterclockwise: The request to *{action.value}* had expired, so your "
+            f"click asked for it again; it is open until {when(until)}. {who}.")
 
 
 def _apply(s: Services, run: Run, action: Action, user: str, decision: Decision | None) -> str:

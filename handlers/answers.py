@@ -104,17 +104,18 @@ def start(s: Services, cmd: Command, who: Asker) -> None:
         s.notifier.respond(who.response_url, out_of_turn(Action.START, active.phase,
                                                          active.kind, name))
         return
-    if not cmd.use_tags and s.config.cluster(name).tags.use_tags:
-        s.notifier.respond(who.response_url, ":information_source: `--no-tags`: this bot "
-                           "version follows the cluster's configuration (tags.use_tags).")
     offered = s.workflow.adapters(name).mesh.available_upgrades().upgrades
-    run = s.workflow.request(name, Action.START, who.user, to=cmd.to_rev)
+    # `--no-tags` overrides the cluster's tags.use_tags for this run; without it, the config.
+    run = s.workflow.request(name, Action.START, who.user, to=cmd.to_rev,
+                             use_tags=None if cmd.use_tags else False)
     ref = s.notifier.sync(run.id)
-    s.notifier.report(run.id, plan_report(plan_view(Plan.from_json(run.plan), offered)))
+    plan = Plan.from_json(run.plan)
+    s.notifier.report(run.id, plan_report(plan_view(plan, offered)))
     s.driver.poke(run.id)
+    how = "" if plan.use_tags else ", without revision tags (namespaces are relabelled)"
     s.notifier.respond(who.response_url, f":clipboard: Run {run.id} planned: {run.from_rev} → "
-                       f"{run.to_rev} on `{name}`. An approver starts it with the button on "
-                       f"the card in <#{ref.channel}>; you cannot approve your own request.")
+                       f"{run.to_rev} on `{name}`{how}. An approver starts it with the button "
+                       f"on the card in <#{ref.channel}>; you cannot approve your own request.")
 
 
 def check(s: Services, cmd: Command, who: Asker) -> None:

@@ -2,7 +2,8 @@
 
 A persisted job carries only ids (run id, cluster), so the functions here find the running
 bot through `bind(services)`, done once at start. Each job guards against posting twice: a
-check claims its time slot in the store, a reminder only speaks while its version is current.
+check claims its time slot in the store, a reminder or an expiry notice only speaks while its
+request (run version and the time it was asked for) is current and unapproved.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot.blocks import context, header, render_report, section
+from bot.approvals import ApprovalPolicy, expires_at
+from bot.blocks import context, header, render_report, section, when
 from bot.blocks_reports import sidecars_report
 from bot.errors import MeshUpgradeError
 from bot.reporting import post_check
 from bot.runtime import Services
-from bot.upgrade import Action, Phase
+from bot.store import Run
+from bot.upgrade import Action, Phase, allowed_actions
 from bot.views import sidecars_view
 
 log = logging.getLogger(__name__)
@@ -64,23 +67,52 @@ def check_run(run_id: int) -> None:
     s.notifier.sync(run_id)
 
 
-def remind_approval(run_id: int, action: str, version: int) -> None:
+def remind_approval(run_id: int, action: str, version: int, asked: str | None = None) -> None:
+    """Before a request expires: ping the approvers in the thread, if it still waits."""
     s = _services()
-    if s is None:
+    pending = _still_pending(s, run_id, action, version, asked) if s is not None else None
+    if s is None or pending is None:
         return
-    run = s.store.get_run(run_id)
-    if run.version != version:
-        return
-    policy = s.config.cluster(run.cluster).approval_policy(Action(action))
-    have = len(s.store.approvals(run_id, action, version))
-    if have >= policy.required:
-        return
+    run, policy, have = pending
+    until = expires_at(policy, s.notifier.requested_at(run, Action(action)))
     who = ", ".join([f"<!subteam^{g}>" for g in policy.groups] +
                     [f"<@{u}>" for u in policy.users])
     s.notifier.reply(run_id, [section(
         f":alarm_clock: Reminder: *{action}* on {run.cluster} still needs "
-        f"{policy.required - have} approval(s) from {who}. The request expires soon; "
-        "use the buttons on the card.")], f"Reminder: {action} needs approval")
+        f"{policy.required - have} approval(s) from {who}. The request expires at "
+        f"{when(until)}; use the buttons on the card.")], f"Reminder: {action} needs approval")
+
+
+def expire_approval(run_id: int, action: str, version: int, asked: str) -> None:
+    """When a request expires unapproved: say so in the thread and on the card (whose button
+    now asks for it again); once per request, even if the job runs twice."""
+    s = _services()
+    pending = _still_pending(s, run_id, action, version, asked) if s is not None else None
+    if s is None or pending is None:
+        return
+    run, policy, _ = pending
+    if not s.store.claim_step(run_id, f"slack.expired.{version}.{action}.{asked}", True):
+        return
+    until = expires_at(policy, datetime.fromisoformat(asked))
+    # The audit entry is also the thread's reply (posted by the sync with the card's edit).
+    s.store.audit("bot", f"expired: {action} was not approved by {when(until)}; its button "
+                  "on the card now asks for it again", cluster=run.cluster, run_id=run_id,
+                  detail={"run_version": version, "asked_at": asked})
+    s.notifier.sync(run_id)
+
+
+def _still_pending(s: Services, run_id: int, action: str, version: int, asked: str | None
+                   ) -> tuple[Run, ApprovalPolicy, int] | None:
+    """The run, policy and approvals so far, if the request `asked` still waits for people."""
+    run = s.store.get_run(run_id)
+    if run.version != version or Action(action) not in allowed_actions(run.phase, run.kind):
+        return None
+    if asked is not None and s.notifier.requested_at(run, Action(action)) != \
+            datetime.fromisoformat(asked):
+        return None  # asked for again since: that request has its own jobs
+    policy = s.config.cluster(run.cluster).approval_policy(Action(action))
+    have = len(s.store.approvals(run_id, action, version))
+    return None if have >= policy.required else (run, policy, have)
 
 
 def check_patch_drift(cluster: str) -> None:

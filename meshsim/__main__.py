@@ -1,4 +1,4 @@
-"""`python -m meshsim serve --scenario bookinfo|fleet|large [--speed X]`.
+"""`python -m meshsim serve --scenario bookinfo|fleet|large [--speed X] [--only cloud|slack]`.
 
 Starts the simulated clusters, ARM and Slack on 127.0.0.1 (free ports) and prints one JSON line
 with the endpoints, the CA file, the kubeconfig and the Slack tokens; runs until interrupted.
@@ -13,7 +13,7 @@ import threading
 
 import orjson
 
-from meshsim.sim import SCENARIOS, MeshSim
+from meshsim.sim import PARTS, SCENARIOS, MeshSim
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,13 +25,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="simulated seconds per real second (default 1)")
     serve.add_argument("--workdir",
                        help="where to write the kubeconfig and CA (default: a temp dir)")
+    serve.add_argument("--only", choices=sorted(PARTS),
+                       help="serve only the clusters with ARM (cloud), or only Slack "
+                            "(default: both; the JSON line then has only that part's keys)")
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error("--speed must be positive")
+    parts = frozenset({args.only}) if args.only else PARTS
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with MeshSim(args.scenario, args.speed, args.workdir) as sim:
+    with MeshSim(args.scenario, args.speed, args.workdir, parts=parts) as sim:
         sys.stdout.write(orjson.dumps(sim.describe()).decode() + "\n")
         sys.stdout.flush()
         stop.wait()

@@ -3,7 +3,8 @@
 One SimLoop hosts each cluster's Kubernetes API server, the ARM endpoint (HTTPS, trustme CA)
 and the Slack workspace. ARM's operations call into the clusters when they end, so a revision
 change made through azure-mgmt-containerservice shows up as control-plane objects in the
-cluster. `describe()` is the JSON line `python -m meshsim serve` prints.
+cluster. `describe()` is the JSON line `python -m meshsim serve` prints; `parts` serves only the
+clusters with ARM ("cloud") or only Slack.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ RESOURCE_GROUP = "rg-mesh"
 LOCATION = "westeurope"
 
 Populate = Callable[[KubeSim, str], None]
+# What a MeshSim serves: the clusters with ARM (wired to each other), and Slack. A benchmark
+# serves them from two processes, so that census pages do not share a loop with Slack's acks.
+CLOUD, SLACK = "cloud", "slack"
+PARTS = frozenset({CLOUD, SLACK})
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,13 @@ class MeshSim:
 
     def __init__(self, scenario: str = "bookinfo", speed: float = 1.0,
                  workdir: str | Path | None = None, operation_seconds: float = 30.0,
-                 slack_port: int = 0) -> None:
+                 slack_port: int = 0, parts: frozenset[str] = PARTS) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+        if not parts or parts - PARTS:
+            raise ValueError(f"parts must be some of {', '.join(sorted(PARTS))}")
         self.scenario = scenario
+        self.parts = parts
         self.clock = SimClock(speed)
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="meshsim-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
@@ -98,11 +106,13 @@ class MeshSim:
 
     def start(self) -> dict[str, Any]:
         self.loop = SimLoop()
-        for cluster in SCENARIOS[self.scenario]:
-            self._start_cluster(self.loop, cluster)
-        self.arm.serve(self.loop, self.workdir / "tls")
-        self.slack.serve(self.loop, self.slack_port)
-        self._write_kubeconfig()
+        if CLOUD in self.parts:
+            for cluster in SCENARIOS[self.scenario]:
+                self._start_cluster(self.loop, cluster)
+            self.arm.serve(self.loop, self.workdir / "tls")
+            self._write_kubeconfig()
+        if SLACK in self.parts:
+            self.slack.serve(self.loop, self.slack_port)
         return self.describe()
 
     def _start_cluster(self, loop: SimLoop, seed_: ClusterSeed) -> None:
@@ -130,19 +140,23 @@ class MeshSim:
         self.kubeconfig.write_text(yaml.safe_dump(merged, sort_keys=False))
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario,
-            "speed": self.clock.speed,
-            "kubeconfig": str(self.kubeconfig),
-            "arm": {"url": self.arm.base_url, "ca_file": str(self.arm.ca_path)},
-            "slack": {"url": self.slack.base_url, "api_url": self.slack.api_url,
-                      "page": f"{self.slack.base_url}/", **seed.tokens()},
-            "clusters": [{"name": name, "kube_url": kube.url, "context": name,
-                          "kubeconfig": str(self.workdir / f"kubeconfig-{name}"),
-                          "subscription_id": SUBSCRIPTION, "resource_group": RESOURCE_GROUP,
-                          "location": LOCATION, "revisions": kube.revisions()}
-                         for name, kube in self.clusters.items()],
-        }
+        """Endpoints of the parts served (all of them unless `parts` said otherwise)."""
+        cloud = CLOUD in self.parts
+        out: dict[str, Any] = {"scenario": self.scenario, "speed": self.clock.speed}
+        if cloud:
+            out["kubeconfig"] = str(self.kubeconfig)
+            out["arm"] = {"url": self.arm.base_url, "ca_file": str(self.arm.ca_path)}
+        if SLACK in self.parts:
+            out["slack"] = {"url": self.slack.base_url, "api_url": self.slack.api_url,
+                            "page": f"{self.slack.base_url}/", **seed.tokens()}
+        if cloud:
+            out["clusters"] = [{"name": name, "kube_url": kube.url, "context": name,
+                                "kubeconfig": str(self.workdir / f"kubeconfig-{name}"),
+                                "subscription_id": SUBSCRIPTION,
+                                "resource_group": RESOURCE_GROUP, "location": LOCATION,
+                                "revisions": kube.revisions()}
+                               for name, kube in self.clusters.items()]
+        return out
 
     def close(self) -> None:
         if self.loop is not None:

@@ -51,6 +51,7 @@ def make_app(store: Store, faults: Faults, request_log: RequestLog | None = None
     for path in ("/healthz", "/readyz", "/livez"):
         app.router.add_get(path, _ok)
     app.router.add_get("/version", _version)
+    app.router.add_get("/version/", _version)  # the Python client's VersionApi asks this one
     app.router.add_get("/openapi/v3", api.openapi)
     app.router.add_get("/openapi/v3/{prefix:.+}", api.openapi)
     for prefix in ("/api", "/apis"):

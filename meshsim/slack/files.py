@@ -17,6 +17,9 @@ from meshsim.slack.webapi import JSON, ApiCall, ApiError, WebApi
 from meshsim.slack.workspace import Workspace, WorkspaceError
 
 UPLOAD_PATH = "/upload/v1/{file_id}"
+# Not Slack's: the channel page shows an uploaded image from here (Slack's url_private needs a
+# token and is on files.slack.com).
+CONTENT_PATH = "/_sim/files/{file_id}"
 
 
 class FileMethods:
@@ -28,6 +31,7 @@ class FileMethods:
         api.register("files.getUploadURLExternal", self.upload_url)
         api.register("files.completeUploadExternal", self.complete)
         app.router.add_post(UPLOAD_PATH, self.receive)
+        app.router.add_get(CONTENT_PATH, self.content)
 
     async def upload_url(self, call: ApiCall) -> JSON:
         filename = call.need("filename")
@@ -46,6 +50,17 @@ class FileMethods:
                 return web.Response(status=404, text="file_not_found")
             upload["content"] = data
         return web.Response(text=f"OK - {len(data)}")
+
+    async def content(self, request: web.Request) -> web.Response:
+        with self.ws.lock:
+            upload = self.ws.uploads.get(request.match_info["file_id"])
+            if upload is None or upload["content"] is None:
+                return web.Response(status=404, text="file_not_found")
+            name, data = str(upload["name"]), bytes(upload["content"])
+        mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        # An upload never changes: the page re-renders on every poll without fetching it again.
+        return web.Response(body=data, content_type=mimetype,
+                            headers={"Cache-Control": "max-age=3600, immutable"})
 
     async def complete(self, call: ApiCall) -> JSON:
         wanted = call.json_field("files", "invalid_arguments")

@@ -1,17 +1,23 @@
-"""The Web API methods the bot uses: chat.*, conversations.info, users.info, usergroups.*, ...
+"""The Web API methods the bot uses: chat.*, conversations.*, users.info, usergroups.*, ...
 
 Each answers the fields slack_sdk callers read and fails with Slack's own codes:
 `channel_not_found`, `not_in_channel` (the bot is not a member), `invalid_blocks` with an
 `errors` list, `message_not_found`, `cant_update_message`, `no_such_subteam`, `user_not_found`.
+A message keeps chat.postMessage's `metadata`; conversations.history returns it only with
+`include_all_metadata` (as Slack does), newest first, paged by `cursor`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from meshsim.slack import blockkit, seed
 from meshsim.slack.webapi import JSON, ApiCall, ApiError, WebApi
 from meshsim.slack.workspace import Workspace, WorkspaceError
+
+_EVENT_TYPE = re.compile(r"[a-z0-9_]{1,255}")  # Slack: alphanumeric and underscores
+_TS = re.compile(r"[0-9]{1,12}\.[0-9]{6}")
 
 
 def message_content(call: ApiCall, required: bool) -> tuple[str | None, list[JSON] | None]:
@@ -33,6 +39,20 @@ def check_blocks(blocks: Any) -> None:
                        response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
 
 
+def message_metadata(call: ApiCall) -> JSON | None:
+    """chat.postMessage `metadata`: an `event_type` name and an `event_payload` object."""
+    if "metadata" not in call.params:
+        return None
+    value = call.json_field("metadata", "invalid_metadata_format")
+    if not isinstance(value, dict) or set(value) - {"event_type", "event_payload"}:
+        raise ApiError("invalid_metadata_format")
+    kind, payload = value.get("event_type"), value.get("event_payload")
+    if not isinstance(kind, str) or not _EVENT_TYPE.fullmatch(kind) or \
+            not isinstance(payload, dict):
+        raise ApiError("invalid_metadata_schema")
+    return {"event_type": kind, "event_payload": payload}
+
+
 class ChatMethods:
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
@@ -45,6 +65,7 @@ class ChatMethods:
             ("chat.postEphemeral", self.post_ephemeral, "bot"),
             ("chat.delete", self.delete, "bot"),
             ("conversations.info", self.conversation_info, "bot"),
+            ("conversations.history", self.conversation_history, "bot"),
             ("users.info", self.user_info, "bot"),
             ("usergroups.list", self.usergroups, "bot"),
             ("usergroups.users.list", self.usergroup_users, "bot"),
@@ -69,11 +90,13 @@ class ChatMethods:
     async def post_message(self, call: ApiCall) -> JSON:
         channel = self.channel(call)
         text, blocks = message_content(call, required=True)
+        metadata = message_metadata(call)
         try:
             with self.ws.lock:
                 message = self.ws.post(channel.id, seed.BOT_USER_ID, text or "", blocks or [],
-                                       call.get("thread_ts"))
-                return {"channel": channel.id, "ts": message.ts, "message": message.to_api()}
+                                       call.get("thread_ts"), metadata=metadata)
+                return {"channel": channel.id, "ts": message.ts,
+                        "message": message.to_api(metadata=True)}
         except WorkspaceError as exc:
             raise ApiError(exc.code) from exc
 
@@ -115,6 +138,23 @@ class ChatMethods:
         if found is None:
             raise ApiError("channel_not_found")
         return {"channel": found.to_api(seed.BOT_USER_ID)}
+
+    async def conversation_history(self, call: ApiCall) -> JSON:
+        """Newest first, `limit` (default 100, at most 999) per page, `cursor` for the next."""
+        channel = self.channel(call)
+        try:
+            limit = min(max(int(call.get("limit") or 100), 1), 999)
+            oldest = float(call.get("oldest") or 0)
+            latest = float(call.get("latest") or "inf")
+        except ValueError as exc:
+            raise ApiError("invalid_arguments") from exc
+        before = call.get("cursor") or None
+        if before is not None and not _TS.fullmatch(before):
+            raise ApiError("invalid_cursor")
+        messages, more = self.ws.history(channel.id, oldest, latest, before, limit,
+                                         call.flag("include_all_metadata"))
+        return {"messages": messages, "has_more": more is not None,
+                "response_metadata": {"next_cursor": more or ""}}
 
     async def user_info(self, call: ApiCall) -> JSON:
         user = self.ws.users.get(call.need("user"))

@@ -19,6 +19,11 @@ BOT_TOKEN = "xoxb-0000000000-0000000000000-meshsimbottoken0000000"
 APP_TOKEN = "xapp-1-A0MESHBOT-0000000000000-meshsimapptoken00000000"
 SIGNING_SECRET = "meshsim0signing0secret00000000000"
 VERIFICATION_TOKEN = "meshsimverificationtoken"  # the legacy `token` field of payloads
+# What each token was granted, as Slack lists it in every response's `x-oauth-scopes` header.
+BOT_SCOPES = ("commands", "chat:write", "files:write", "usergroups:read", "users:read",
+              "channels:read", "groups:read", "channels:history", "groups:history",
+              "reactions:write")
+APP_SCOPES = ("connections:write",)
 
 OPS_CHANNEL = "C0MESHOPS"
 RANDOM_CHANNEL = "C0RANDOM"

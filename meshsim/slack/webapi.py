@@ -3,6 +3,8 @@
 Bodies come form-encoded, as JSON (chat.postMessage, chat.update) or multipart; the token comes
 as `Authorization: Bearer` or a `token` field. Slack answers HTTP 200 with `ok: false` for
 method errors, so only faults (429, 5xx) change the status. Methods register themselves here.
+Like Slack, every answer to a known token names its scopes in the `x-oauth-scopes` header;
+`scopes` can be changed to play an app installed with fewer.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class WebApi:
         self._methods: dict[str, tuple[Method, str]] = {}
         self._calls: list[JSON] = []
         self._lock = threading.Lock()
+        self.scopes: dict[str, tuple[str, ...]] = {seed.BOT_TOKEN: seed.BOT_SCOPES,
+                                                   seed.APP_TOKEN: seed.APP_SCOPES}
 
     def register(self, name: str, method: Method, token: str = "bot") -> None:
         """`token` is the kind the method accepts: "bot", "app" or "any"."""
@@ -96,7 +100,9 @@ class WebApi:
         record.update(ok=body["ok"], error=body.get("error"))
         with self._lock:
             self._calls.append(record)
-        return web.json_response(body)
+        granted = self.scopes.get(token)
+        headers = {"x-oauth-scopes": ",".join(granted)} if granted is not None else None
+        return web.json_response(body, headers=headers)
 
     async def _dispatch(self, call: ApiCall) -> JSON:
         if call.method not in self._methods:

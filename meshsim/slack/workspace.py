@@ -36,16 +36,20 @@ class Message:
     files: list[JSON] = field(default_factory=list)
     reactions: dict[str, list[str]] = field(default_factory=dict)
     replies: list[str] = field(default_factory=list)
+    metadata: JSON | None = None  # chat.postMessage `metadata`: {"event_type","event_payload"}
 
     @property
     def current(self) -> Version:
         return self.versions[-1]
 
-    def to_api(self, version: int | None = None) -> JSON:
-        """The `message` object as the Web API and interaction payloads carry it."""
+    def to_api(self, version: int | None = None, metadata: bool = False) -> JSON:
+        """The `message` object as the Web API and interaction payloads carry it; its
+        metadata only when asked for (conversations.history's `include_all_metadata`)."""
         look = self.current if version is None else self.versions[version]
         data: JSON = {"type": "message", "user": self.user, "text": look.text,
                       "blocks": look.blocks, "ts": self.ts, "team": seed.TEAM_ID}
+        if metadata and self.metadata is not None:
+            data["metadata"] = dict(self.metadata)
         if self.user == seed.BOT_USER_ID:
             data.update(bot_id=seed.BOT_ID, app_id=seed.APP_ID)
         if self.thread_ts:
@@ -123,14 +127,16 @@ class Workspace:
             return None
 
     def post(self, channel: str, user: str, text: str, blocks: list[JSON],
-             thread_ts: str | None = None, files: list[JSON] | None = None) -> Message:
+             thread_ts: str | None = None, files: list[JSON] | None = None,
+             metadata: JSON | None = None) -> Message:
         with self.lock:
             root = None
             if thread_ts:
                 root = self._thread_root(channel, thread_ts)
             ts = self.next_ts()
             message = Message(channel, ts, user, [Version(text, blocks, ts)],
-                              root.ts if root else None, list(files or []))
+                              root.ts if root else None, list(files or []),
+                              metadata=metadata)
             self._messages[channel].append(message)
             if root is not None:
                 root.replies.append(ts)
@@ -169,6 +175,19 @@ class Workspace:
         if message.user != by:
             raise WorkspaceError(refusal)
         return message
+
+    def history(self, channel: str, oldest: float, latest: float, before: str | None,
+                limit: int, metadata: bool) -> tuple[list[JSON], str | None]:
+        """Top-level messages, newest first, strictly older than `before` (the cursor) and
+        within (`oldest`, `latest`]; with the `before` of the next page if there is one."""
+        with self.lock:
+            found = [m for m in reversed(self._messages.get(channel, []))
+                     if not m.thread_ts and float(m.ts) > oldest
+                     and float(m.ts) <= latest
+                     and (before is None or float(m.ts) < float(before))]
+            page = found[:limit]
+            more = page[-1].ts if len(found) > limit else None
+            return [m.to_api(metadata=metadata) for m in page], more
 
     def react(self, channel: str, ts: str, user: str, name: str) -> None:
         with self.lock:
@@ -215,7 +234,7 @@ class Workspace:
             }
 
     def _with_history(self, message: Message, by_ts: dict[str, Message]) -> JSON:
-        data = message.to_api()
+        data = message.to_api(metadata=True)
         data["history"] = [{"version": i, "text": v.text, "blocks": v.blocks, "at": v.at}
                            for i, v in enumerate(message.versions)]
         data["replies"] = [self._with_history(by_ts[ts], by_ts) for ts in message.replies

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bot.app import Bot, SlackAccess, build_bot
-from bot.config import SlackMode
+from bot.config import BotConfig, SlackMode
 from bot.engine import ArmEndpoint
 from bot.runtime import Timing
 from bot.sandbox import sandbox_config
@@ -70,7 +70,8 @@ class Harness:
         return self.sim.slack.messages(CHANNEL)
 
     def cards(self) -> list[dict[str, Any]]:
-        return [m for m in self.messages()["messages"] if "Mesh upgrade ·" in texts(m)]
+        return [m for m in self.messages()["messages"]
+                if "Mesh upgrade ·" in texts(m) or "Mesh patch ·" in texts(m)]
 
     def card(self) -> dict[str, Any]:
         return cast(dict[str, Any], wait_until(lambda: next(iter(self.cards()), None),
@@ -119,9 +120,14 @@ def _dump(blocks: Any) -> str:
 
 
 def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK,
-            speed: float = SPEED) -> Bot:
+            speed: float = SPEED, cluster: dict[str, Any] | None = None) -> Bot:
+    """The sandbox's bot; `cluster` overrides keys of every cluster's configuration."""
     described = sim.describe()
     config = sandbox_config(described, soak, speed, database_url)
+    if cluster:
+        data = config.model_dump()
+        data["clusters"] = [{**c, **cluster} for c in data["clusters"]]
+        config = BotConfig.model_validate(data)
     slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, sim.slack.api_url)
     arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"], "meshsim-e2e-token")
     return build_bot(config, slack, mode, database_url, Timing(0.1, 0.2), arm=arm)
@@ -129,10 +135,10 @@ def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK
 
 @contextmanager
 def running_bot(tmp_path: Path, mode: SlackMode = SlackMode.SOCKET,
-                soak: float = SOAK) -> Iterator[Harness]:
+                soak: float = SOAK, cluster: dict[str, Any] | None = None) -> Iterator[Harness]:
     with MeshSim("bookinfo", SPEED, tmp_path / "sim") as sim:
         url = f"sqlite:///{tmp_path / 'bot.db'}"
-        bot = bot_for(sim, url, mode, soak)
+        bot = bot_for(sim, url, mode, soak, cluster=cluster)
         bot.start()
         if mode is SlackMode.HTTP:
             sim.slack.configure_app(request_url=bot.request_url)

@@ -37,7 +37,8 @@ def _spawn(config: Path, sim: MeshSim, log: Path) -> subprocess.Popen[bytes]:
            ENV_TOKEN: "meshsim-e2e-token"}
     with log.open("ab") as out:
         child = subprocess.Popen([str(BOT), "run", "--config", str(config), "--mode", "socket",
-                                  "--drive-every", "0.1", "--max-wait", "0.2"],
+                                  "--drive-every", "0.1", "--max-wait", "0.2",
+                                  "--ops-port", "0"],  # 8080 may be taken by a parallel test
                                  env=env, stdout=out, stderr=subprocess.STDOUT)
     wait_until(lambda: sim.slack.configure_app()["socket_connections"] or child.poll() is not None,
                30, "the bot process to connect")

@@ -186,3 +186,30 @@ def test_workspace_lists_seeded_people_groups_channels_and_tokens(slack: Running
     assert channels[OPS_CHANNEL]["is_member"] and not channels[RANDOM_CHANNEL]["is_member"]
     assert workspace["tokens"]["bot"] == BOT_TOKEN
     assert workspace["tokens"]["app"].startswith("xapp-")
+
+
+def test_history_returns_message_metadata_only_when_asked_newest_first_in_pages(
+        slack: RunningSlack) -> None:
+    web = client(slack)
+    card = {"event_type": "mesh_upgrade_card", "event_payload": {"run_id": 7, "nonce": "n1"}}
+    posted = web.chat_postMessage(channel=OPS_CHANNEL, text="card", metadata=card)
+    assert posted["message"]["metadata"] == card
+    web.chat_postMessage(channel=OPS_CHANNEL, text="reply", thread_ts=posted["ts"])
+    for i in range(3):
+        web.chat_postMessage(channel=OPS_CHANNEL, text=f"later {i}")
+    plain = web.conversations_history(channel=OPS_CHANNEL)
+    assert [m["text"] for m in plain["messages"]] == ["later 2", "later 1", "later 0", "card"]
+    assert all("metadata" not in m for m in plain["messages"])
+    first = web.conversations_history(channel=OPS_CHANNEL, limit=3, include_all_metadata=True)
+    assert first["has_more"] and len(first["messages"]) == 3
+    rest = web.conversations_history(channel=OPS_CHANNEL, limit=3, include_all_metadata=True,
+                                     cursor=first["response_metadata"]["next_cursor"])
+    assert [m["ts"] for m in rest["messages"]] == [posted["ts"]] and not rest["has_more"]
+    assert rest["messages"][0]["metadata"] == card
+
+
+def test_post_message_refuses_metadata_without_an_event_type(slack: RunningSlack) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client(slack).chat_postMessage(channel=OPS_CHANNEL, text="x",
+                                       metadata={"event_payload": {"a": 1}})
+    assert refused.value.response["error"] == "invalid_metadata_schema"

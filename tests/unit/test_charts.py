@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 from datetime import UTC, datetime, timedelta
 
 from bot.charts import census_chart
@@ -33,13 +32,10 @@ def test_the_same_census_gives_the_same_bytes_and_another_census_differs() -> No
     assert census_chart(census, HISTORY[:3]) != census_chart(census, HISTORY)
 
 
-def test_two_thousand_namespaces_render_in_under_a_second() -> None:
-    census_chart({"warm": {"asm-1-22": 1}}, [])  # first use loads fonts; not what we time
+def test_two_thousand_namespaces_render_as_one_png() -> None:
     many = {f"ns-{i:04d}": {"asm-1-22": i % 7, "asm-1-23": i % 5, "": i % 2} for i in range(2000)}
-    began = time.perf_counter()
     png = census_chart(many, HISTORY)
-    assert time.perf_counter() - began < 1.0
-    assert png.startswith(PNG)
+    assert png.startswith(PNG) and len(png) > 10_000
 
 
 def test_many_namespaces_are_summed_into_others() -> None:

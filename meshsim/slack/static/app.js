@@ -1,12 +1,14 @@
 // The channel page: polls /_sim/messages, renders it, and acts as the chosen user through
-// /_sim/command and /_sim/click. Element ids (#user, #channel, #composer, #confirm-ok) are
-// what browser tests use.
+// /_sim/command and /_sim/click. A message's thread opens in the side pane (#thread) from its
+// "N replies" button. Element ids (#user, #channel, #composer, #confirm-ok, #thread-messages)
+// and data-action-id / data-thread-ts are what browser tests use.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const { el } = Blocks;
 let lastJson = "";
 let users = {};
+let openThread = null;  // ts of the thread shown in the side pane
 
 async function api(path, body) {
   const init = body === undefined ? {} : {
@@ -40,7 +42,21 @@ function renderMessage(message, extraClass) {
   node.appendChild(meta(message));
   if (message.blocks && message.blocks.length) node.appendChild(Blocks.render(message.blocks, message.ts));
   else if (message.text) { const t = el("div", "text"); t.innerHTML = Blocks.mrkdwn(message.text); node.appendChild(t); }
-  (message.files || []).forEach((f) => node.appendChild(el("div", "file", `📄 ${f.title} (${f.name}, ${f.size} bytes)`)));
+  (message.files || []).forEach((f) => node.appendChild(renderFile(f)));
+  return node;
+}
+
+// An uploaded image shows inline (from the simulator's /_sim/files/ID), any other file as a chip.
+function renderFile(f) {
+  if (!(f.mimetype || "").startsWith("image/")) {
+    return el("div", "file", `📄 ${f.title} (${f.name}, ${f.size} bytes)`);
+  }
+  const node = el("figure", "file-image");
+  node.dataset.fileId = f.id;
+  const img = el("img");
+  img.src = `/_sim/files/${encodeURIComponent(f.id)}`;
+  img.alt = f.title || f.name;
+  node.append(img, el("figcaption", "", `${f.title} (${f.name})`));
   return node;
 }
 
@@ -53,27 +69,56 @@ function renderEphemeral(e) {
 function render(data) {
   const me = $("user").value;
   const mine = data.ephemeral.filter((e) => e.user === me);
-  const list = $("messages");
-  list.replaceChildren();
   const items = [
-    ...data.messages.map((m) => ({ ts: m.ts, node: () => renderThread(m, mine) })),
+    ...data.messages.map((m) => ({ ts: m.ts, node: () => renderRoot(m, mine) })),
     ...mine.filter((e) => !e.thread_ts).map((e) => ({ ts: e.ts, node: () => renderEphemeral(e) })),
   ].sort((a, b) => parseFloat(a.ts) - parseFloat(b.ts));
-  items.forEach((item) => list.appendChild(item.node()));
+  keepScroll($("messages"), () => $("messages").replaceChildren(...items.map((i) => i.node())));
+  renderThread(data.messages.find((m) => m.ts === openThread), mine);
 }
 
-function renderThread(message, mine) {
+// A channel message, with "N replies" under it when it has a thread (opened in the side pane).
+function renderRoot(message, mine) {
   const node = renderMessage(message);
-  const replies = [
+  const count = threadItems(message, mine).length;
+  if (count) {
+    const link = el("button", "replies", `${count} ${count === 1 ? "reply" : "replies"}`);
+    link.type = "button";
+    link.dataset.threadTs = message.ts;
+    if (message.ts === openThread) link.classList.add("open");
+    node.appendChild(link);
+  }
+  return node;
+}
+
+function threadItems(message, mine) {
+  return [
     ...(message.replies || []).map((r) => ({ ts: r.ts, node: () => renderMessage(r) })),
     ...mine.filter((e) => e.thread_ts === message.ts).map((e) => ({ ts: e.ts, node: () => renderEphemeral(e) })),
   ].sort((a, b) => parseFloat(a.ts) - parseFloat(b.ts));
-  if (replies.length) {
-    const thread = el("div", "thread");
-    replies.forEach((r) => thread.appendChild(r.node()));
-    node.appendChild(thread);
-  }
-  return node;
+}
+
+// The open thread: its first message, then the replies (and my ephemerals in it), newest last.
+function renderThread(root, mine) {
+  $("thread").hidden = !root;
+  if (!root) { $("thread-messages").replaceChildren(); return; }
+  $("thread-title").textContent = `#${$("channel").selectedOptions[0].textContent.slice(1)}`;
+  const nodes = [renderMessage(root, "root"), ...threadItems(root, mine).map((i) => i.node())];
+  keepScroll($("thread-messages"), () => $("thread-messages").replaceChildren(...nodes));
+}
+
+// Re-rendering keeps a pane where the reader left it, and at the bottom if it was there.
+function keepScroll(pane, fill) {
+  const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 40;
+  const top = pane.scrollTop;
+  fill();
+  pane.scrollTop = atBottom ? pane.scrollHeight : top;
+}
+
+function openThreadAt(ts) {
+  openThread = ts;
+  const pane = $("thread-messages");
+  refresh(true).then(() => { pane.scrollTop = pane.scrollHeight; });
 }
 
 async function refresh(force) {
@@ -130,13 +175,17 @@ async function start() {
   const params = new URLSearchParams(location.search);
   if (params.get("user")) $("user").value = params.get("user");
   if (params.get("channel")) $("channel").value = params.get("channel");
+  if (params.get("thread")) openThread = params.get("thread");
   $("user").onchange = () => refresh(true);
-  $("channel").onchange = () => refresh(true);
+  $("channel").onchange = () => { openThread = null; refresh(true); };
   $("compose").onsubmit = send;
-  $("messages").addEventListener("click", (e) => {
+  $("layout").addEventListener("click", (e) => {
     const button = e.target.closest("button[data-action-id]");
     if (button) click(button);
+    const replies = e.target.closest("button[data-thread-ts]");
+    if (replies) openThreadAt(replies.dataset.threadTs);
   });
+  $("thread-close").onclick = () => { openThread = null; refresh(true); };
   await refresh(true);
   setInterval(() => refresh(false).catch(() => status("simulator unreachable")), 700);
 }

@@ -12,6 +12,22 @@ const Blocks = (() => {
     return node;
   }
 
+  // The shortcodes our bot writes, shown as Slack shows them; any other stays as typed.
+  const EMOJI = {
+    white_check_mark: "\u2705", warning: "\u26a0\ufe0f", rotating_light: "\ud83d\udea8",
+    no_entry: "\u26d4", mag: "\ud83d\udd0d", information_source: "\u2139\ufe0f",
+    hourglass_flowing_sand: "\u23f3", hourglass: "\u231b", clipboard: "\ud83d\udccb",
+    arrows_counterclockwise: "\ud83d\udd04", x: "\u274c", raised_hand: "\u270b",
+    ballot_box_with_check: "\u2611\ufe0f", rewind: "\u23ea", no_entry_sign: "\ud83d\udeab",
+    memo: "\ud83d\udcdd", leftwards_arrow_with_hook: "\u21a9\ufe0f",
+    large_blue_circle: "\ud83d\udd35", fast_forward: "\u23e9",
+    double_vertical_bar: "\u23f8\ufe0f", alarm_clock: "\u23f0", tada: "\ud83c\udf89",
+  };
+
+  function emoji(s) {
+    return s.replace(/:([a-z0-9_+-]+):/g, (m, name) => EMOJI[name] || m);
+  }
+
   function escapeHtml(s) {
     return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
@@ -34,7 +50,7 @@ const Blocks = (() => {
   }
 
   function styleText(s) {
-    return escapeHtml(unescapeSlack(s))
+    return escapeHtml(emoji(unescapeSlack(s)))
       .replace(/```([\s\S]+?)```/g, "<pre>$1</pre>")
       .replace(/`([^`]+)`/g, "<code>$1</code>")
       .replace(/(^|[\s(])\*([^*\n]+)\*/g, "$1<b>$2</b>")
@@ -52,7 +68,7 @@ const Blocks = (() => {
     const node = el("div", cls);
     if (!obj) return node;
     if (obj.type === "mrkdwn") node.innerHTML = mrkdwn(obj.text || "");
-    else node.textContent = obj.text || "";
+    else node.textContent = obj.emoji === false ? obj.text || "" : emoji(obj.text || "");
     return node;
   }
 
@@ -121,5 +137,5 @@ const Blocks = (() => {
     return frag;
   }
 
-  return { render, mrkdwn, el, setNames: (n) => { names = n; } };
+  return { render, mrkdwn, emoji, el, setNames: (n) => { names = n; } };
 })();
