@@ -7,9 +7,7 @@ Azure RBAC action the bot's identity lacks, so the Slack card can tell people wh
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +20,13 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from bot.errors import GiveUp, MeshUpgradeError, RetryLater, error_for_status
+from bot.errors import (
+    GiveUp,
+    MeshUpgradeError,
+    RetryLater,
+    error_for_status,
+    retry_after_seconds,
+)
 from bot.metrics import record_api_error
 
 _PROVIDER = "Microsoft.ContainerService"
@@ -121,26 +125,13 @@ def _missing_action(message: str) -> str | None:
 
 
 def _retry_after(exc: HttpResponseError) -> float | None:
-    """Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3); `retry-after-ms` too."""
+    """ARM's `retry-after-ms` (or `x-ms-retry-after-ms`) first, then Retry-After."""
     response: Any = exc.response
     headers = response.headers if response is not None else {}
     millis = headers.get("retry-after-ms") or headers.get("x-ms-retry-after-ms")
     if millis:
-        return _seconds(millis, scale=1000.0)
-    value = headers.get("retry-after")
-    return _seconds(value) if value else None
-
-
-def _seconds(value: str, scale: float = 1.0) -> float | None:
-    try:
-        return max(0.0, float(value) / scale)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return retry_after_seconds(millis, scale=1000.0)
+    return retry_after_seconds(headers.get("retry-after"))
 
 
 def _first_line(exc: BaseException) -> str:

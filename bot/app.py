@@ -34,15 +34,14 @@ from slack_sdk.errors import SlackClientError
 from bot.census_pool import CensusPool
 from bot.cli import subcommand
 from bot.config import BotConfig, SlackMode
-from bot.engine import ArmEndpoint
+from bot.engine import ArmEndpoint, build_elector
 from bot.errors import GiveUp
-from bot.leader import Elector, build_elector
+from bot.leader import Elector
 from bot.logs import setup_logging
 from bot.metrics import Metrics, count_phases
-from bot.notifier import Notifier
 from bot.ops import DEFAULT_PORT, Check, OpsServer, Probe, database_probe, scheduler_probe
-from bot.runtime import Services, Timing, build_services, failure_text, reference_id
-from bot.slack_client import ack_kind, build_counting_client
+from bot.runtime import Services, Timing, answer_failure, build_services
+from bot.slack_client import ack_kind, build_client
 from handlers import actions, commands, jobs
 
 log = logging.getLogger(__name__)
@@ -67,6 +66,9 @@ class _TimedApp(App):
 
 def build_app(services: Services, client: WebClient, mode: SlackMode,
               signing_secret: str | None, metrics: Metrics | None = None) -> App:
+    if mode is SlackMode.HTTP and not signing_secret:  # Bolt would check against an empty key
+        raise GiveUp("HTTP mode needs the signing secret to verify Slack's requests.",
+                     "Set SLACK_SIGNING_SECRET (Basic Information > App Credentials).")
     app = _TimedApp(client=client, signing_secret=signing_secret or "",
               request_verification_enabled=mode is SlackMode.HTTP,
               token_verification_enabled=True, process_before_response=False,
@@ -77,10 +79,8 @@ def build_app(services: Services, client: WebClient, mode: SlackMode,
 
     @app.error
     def handle_errors(error: Exception, body: dict[str, Any]) -> None:
-        ref = reference_id()
-        log.error("reference %s: unhandled error", ref, exc_info=error)
         url = body.get("response_url") if isinstance(body, dict) else None
-        Notifier.respond(url if isinstance(url, str) else None, failure_text(ref))
+        answer_failure(url if isinstance(url, str) else None, "unhandled error", error)
 
     return app
 
@@ -209,7 +209,7 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
     store = create_store(database_url)
     census = CensusPool()  # censuses parse in a worker process: acks never wait on them
     workflow = build_workflow(config, store, arm, census)
-    client = build_counting_client(slack.bot_token, slack.api_url)
+    client = build_client(slack.bot_token, slack.api_url, counting=True)
     services = build_services(config, store, workflow, client, database_url, timing)
     services.census_pool = census
     census.warm_up()
@@ -253,20 +253,19 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 @subcommand("run", "run the Slack bot (tokens from SLACK_* environment variables)", _run_args)
 def run_bot(args: argparse.Namespace, out: TextIO) -> int:
-    from bot.config import database_url, load_config, load_secrets
+    from bot.config import database_url, load_config, load_secrets, reveal
 
     config = load_config(args.config)
     mode = SlackMode(args.mode) if args.mode else config.slack.mode
     secrets = load_secrets(mode)
-    slack = SlackAccess(
-        secrets.slack_bot_token.get_secret_value() if secrets.slack_bot_token else "",
-        secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None,
-        secrets.slack_signing_secret.get_secret_value() if secrets.slack_signing_secret
-        else None, os.environ.get(ENV_SLACK_API) or None)
+    slack = SlackAccess(reveal(secrets.slack_bot_token) or "",
+                        reveal(secrets.slack_app_token) or None,
+                        reveal(secrets.slack_signing_secret) or None,
+                        os.environ.get(ENV_SLACK_API) or None)
     arm = ArmEndpoint.from_env()
     setup_logging(args.log_level, args.log_format, [
         slack.bot_token, slack.app_token, slack.signing_secret, arm.token,
-        *(s.get_secret_value() for s in (secrets.mesh_upgrade_database_url,) if s)])
+        reveal(secrets.mesh_upgrade_database_url)])
     url = database_url(config, secrets)
     with startup_errors():
         bot = build_bot(config, slack, mode, url, Timing(args.drive_every, args.max_wait),

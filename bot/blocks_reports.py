@@ -1,8 +1,9 @@
 """Thread reports (check, plan, versions, tags, sidecars, history) as text Reports and blocks.
 
 Each `*_report(data)` builds a bot.blocks.Report from small plain-data inputs defined here
-(the engine maps its own records into them); `render_*` turns it into blocks within Slack's
-limits. When `fits_in_blocks(report.text)` is False, callers also upload `as_file(report)`.
+(the engine maps its own records into them); `bot.blocks.render_report` turns any of them into
+blocks within Slack's limits. When `fits_in_blocks(report.text)` is False, callers also upload
+`as_file(report)`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from slack_sdk.models.blocks import Block
-
 from bot.actions import phase_label
-from bot.blocks import Report, ReportSection, counts_text, escape, render_report, when
+from bot.blocks import Report, ReportSection, counts_text, escape, when
 from bot.blocks_card import PlaneStatus
 from bot.upgrade import Phase, RunKind
 
@@ -85,10 +84,6 @@ def check_report(view: CheckView) -> Report:
 def _report(title: str, summary: str, sections: Sequence[ReportSection], cluster: str) -> Report:
     """A report without its empty sections."""
     return Report(title, summary, tuple(s for s in sections if s.lines or s.fields), cluster)
-
-
-def render_check(view: CheckView) -> list[Block]:
-    return render_report(check_report(view))
 
 
 def _counts(label: str, counts: Mapping[str, int]) -> str:
@@ -173,10 +168,6 @@ def plan_report(view: PlanView) -> Report:
     return _report(f"Plan · {view.cluster}", summary, sections, view.cluster)
 
 
-def render_plan(view: PlanView) -> list[Block]:
-    return render_report(plan_report(view))
-
-
 @dataclass(frozen=True)
 class VersionsView:
     cluster: str
@@ -201,10 +192,6 @@ def versions_report(view: VersionsView) -> Report:
     return _report(f"Versions · {view.cluster}", summary, sections, view.cluster)
 
 
-def render_versions(view: VersionsView) -> list[Block]:
-    return render_report(versions_report(view))
-
-
 @dataclass(frozen=True)
 class TagView:
     tag: str
@@ -227,10 +214,6 @@ def tags_report(view: TagsView) -> Report:
     sections = (ReportSection("Tags", lines), ReportSection("Namespaces labelled directly", direct))
     summary = f"{len(view.tags)} tag(s)" if view.tags else "No revision tags."
     return _report(f"Tags · {view.cluster}", summary, sections, view.cluster)
-
-
-def render_tags(view: TagsView) -> list[Block]:
-    return render_report(tags_report(view))
 
 
 def _names(names: Sequence[str], most: int = 30) -> str:
@@ -265,10 +248,6 @@ def sidecars_report(view: SidecarsView) -> Report:
                 ReportSection("Workloads" if not view.expected else f"On {view.expected}",
                               tuple(_row(r) for r in on)))
     return _report(f"Sidecars · {view.cluster}", summary, sections, view.cluster)
-
-
-def render_sidecars(view: SidecarsView) -> list[Block]:
-    return render_report(sidecars_report(view))
 
 
 def _row(r: SidecarRow) -> str:
@@ -318,11 +297,6 @@ def history_report(cluster: str, runs: Sequence[HistoryRun],
     sections = (ReportSection("Runs", lines), ReportSection("Audit trail", trail))
     summary = f"{len(runs)} run(s), {len(audit)} audit entries"
     return _report(f"History · {cluster}", summary, sections, cluster)
-
-
-def render_history(cluster: str, runs: Sequence[HistoryRun],
-                   audit: Sequence[HistoryEntry]) -> list[Block]:
-    return render_report(history_report(cluster, runs, audit))
 
 
 def _actor(actor: str) -> str:

@@ -16,12 +16,11 @@ from types import MappingProxyType
 
 from bot.actions import phase_label
 from bot.upgrade import Action, Phase, RunKind, allowed_actions, is_terminal
+from bot.versions import is_revision_name
 
 MAX_TEXT = 2_000  # nothing legitimate is longer; the rest is ignored, not parsed
 _ECHO = 60
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-# [0-9], not \d: \d also matches other scripts' digits, which no revision name has.
-_REVISION = re.compile(r"asm-(0|[1-9][0-9]{0,3})-(0|[1-9][0-9]{0,3})")
 _REVISION_LIKE = re.compile(r"(?:asm)?[-_.]?([0-9]{1,4})[-_.]([0-9]{1,4})(?:[-_.][0-9]+)*")
 # Slack's auto-formatting: a name with dots arrives as a link (`<http://a.b|a.b>`), and the
 # macOS and iOS clients' smart punctuation may turn "--" into an em or en dash.
@@ -242,7 +241,7 @@ def _revision(verb: Verb, value: str | None) -> str | ParseError | None:
     if value is None:
         return None
     lowered = value.lower()
-    if _REVISION.fullmatch(lowered):
+    if is_revision_name(lowered):
         return lowered
     like = _REVISION_LIKE.fullmatch(lowered)
     guess = f" Did you mean `asm-{int(like[1])}-{int(like[2])}`?" if like else ""

@@ -25,7 +25,8 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from bot.cli import subcommand
-from bot.config import BotConfig, ClusterConfig, ConfigError, Secrets, SlackMode, load_config
+from bot.config import BotConfig, ClusterConfig, Secrets, SlackMode, load_config, reveal
+from bot.config_file import ConfigError
 from bot.errors import MeshUpgradeError
 from bot.permissions import (
     ARM,
@@ -108,20 +109,20 @@ def _check_config(path: str, f: Findings) -> BotConfig | None:
 
 
 def _check_secrets(mode: SlackMode, secrets: Secrets, f: Findings) -> None:
-    bot = _value(secrets.slack_bot_token)
+    bot = reveal(secrets.slack_bot_token)
     f.add("env SLACK_BOT_TOKEN", bool(bot and bot.startswith("xoxb-")),
           "set" if bot and bot.startswith("xoxb-") else
           ("not a bot token: use the Bot User OAuth Token (xoxb-...) from the app's "
            "OAuth & Permissions page" if bot else "not set: export the Bot User OAuth Token "
            "(xoxb-...) from the app's OAuth & Permissions page"))
     if mode is SlackMode.SOCKET:
-        app = _value(secrets.slack_app_token)
+        app = reveal(secrets.slack_app_token)
         f.add("env SLACK_APP_TOKEN", bool(app and app.startswith("xapp-")),
               "set" if app and app.startswith("xapp-") else
               ("not" if app else "not set:") + " an app-level token: create one with "
               "connections:write under Basic Information > App-Level Tokens (xapp-...)")
         return
-    signing = _value(secrets.slack_signing_secret)
+    signing = reveal(secrets.slack_signing_secret)
     f.add("env SLACK_SIGNING_SECRET", bool(signing),
           "set (only Slack's signed requests can prove it right: a wrong one gets 401s)"
           if signing else "not set: copy the Signing Secret from Basic Information > "
@@ -149,10 +150,6 @@ def _check_database(config: BotConfig, secrets: Secrets, f: Findings) -> None:
           "server accepts the bot")
 
 
-def _value(secret: Any) -> str | None:
-    return secret.get_secret_value() if secret is not None else None
-
-
 # --- Slack -------------------------------------------------------------------------------------
 
 
@@ -160,7 +157,7 @@ def _check_slack(config: BotConfig, mode: SlackMode, secrets: Secrets, f: Findin
     from bot.app import ENV_SLACK_API
 
     base = os.environ.get(ENV_SLACK_API) or None
-    token = _value(secrets.slack_bot_token)
+    token = reveal(secrets.slack_bot_token)
     if not token:
         return
     bot = check_bot_token(token, base)
@@ -170,7 +167,7 @@ def _check_slack(config: BotConfig, mode: SlackMode, secrets: Secrets, f: Findin
     if bot.error:
         return
     _check_scopes("slack bot token scopes", bot, SLACK_BOT_SCOPES, "Bot Token Scopes", f)
-    app_token = _value(secrets.slack_app_token)
+    app_token = reveal(secrets.slack_app_token)
     if mode is SlackMode.SOCKET and app_token:
         app = check_app_token(app_token, base)
         f.add("slack app token (apps.connections.open)", not app.error, app.who or _refused(
@@ -249,7 +246,7 @@ def _check_cluster(cfg: ClusterConfig, f: Findings) -> None:
         f.add(f"arm {name}: meshUpgradeProfiles", True, upgrades.reason or (
             "offers " + ", ".join(upgrades.upgrades) if upgrades.upgrades else "no upgrade"))
     except MeshUpgradeError as exc:
-        f.add(f"arm {name}: managedCluster", False, _said(exc))
+        f.add(f"arm {name}: managedCluster", False, str(exc))
     unchecked = [a.action for a in ARM if not a.checked]
     f.skip(f"arm {name}: write", f"not checked (a write cannot be tested without making "
            f"one): needs {', '.join(unchecked)}, in the {ARM_ROLE}")
@@ -267,7 +264,7 @@ def _check_kubernetes(cfg: ClusterConfig, mesh: Any, f: Findings) -> None:
         f.add(f"k8s {name}: access", True, f"{cfg.access.mode}: Kubernetes {version}")
         verdicts = review(api, KUBERNETES)
     except MeshUpgradeError as exc:
-        f.add(f"k8s {name}: access", False, _said(exc))
+        f.add(f"k8s {name}: access", False, str(exc))
         return
     denied = [v for v in verdicts if not v.allowed]
     if not denied:
@@ -282,10 +279,6 @@ def _check_kubernetes(cfg: ClusterConfig, mesh: Any, f: Findings) -> None:
               f"Add to {where}: {json.dumps(rule)}")
     f.rules[name] = {f"{kind} in namespace {ns}" if ns else kind: rules
                      for (kind, ns), rules in rbac_rules(v.permission for v in denied).items()}
-
-
-def _said(exc: MeshUpgradeError) -> str:
-    return f"{exc.message} {exc.hint}".strip()
 
 
 # --- output ------------------------------------------------------------------------------------

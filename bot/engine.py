@@ -1,4 +1,5 @@
-"""Wiring: a cluster's adapters built from the configuration, and the workflow around them.
+"""Wiring: a cluster's adapters built from the configuration, the workflow around them, and
+the leader elector on the bot's own cluster.
 
 Nothing is built at import time; `build_workflow` builds the store and returns a Workflow that
 connects to a cluster the first time a run needs it. ARM is reached through
@@ -9,14 +10,13 @@ and MESH_UPGRADE_ARM_TOKEN (a fixed bearer token the simulator accepts).
 
 from __future__ import annotations
 
+import logging
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
-from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.credentials import TokenCredential
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
@@ -25,9 +25,17 @@ from bot.aks import AksMesh
 from bot.aks_client import build_client
 from bot.census_pool import CensusPool
 from bot.cluster import Cluster
-from bot.config import AccessConfig, AccessMode, BotConfig, ClusterConfig, Secrets, database_url
+from bot.config import (
+    AccessConfig,
+    AccessMode,
+    BotConfig,
+    ClusterConfig,
+    LeaderElectionConfig,
+    Secrets,
+    database_url,
+)
 from bot.errors import GiveUp
-from bot.leader import user_agent
+from bot.leader import Callback, ElectionSettings, Elector, user_agent
 from bot.ports import Adapters
 from bot.store import Store, create_store
 from bot.workflow import Workflow
@@ -48,27 +56,32 @@ class ArmEndpoint:
                    values.get(ENV_TOKEN) or None)
 
 
-class StaticToken:
-    """A TokenCredential with a fixed token, for an ARM endpoint that checks only presence."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
-                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-
 def connect_mesh(cfg: ClusterConfig, arm: ArmEndpoint) -> AksMesh:
-    credential: TokenCredential | None = StaticToken(arm.token) if arm.token else None
-    client = build_client(cfg.subscription_id, credential, arm.base_url, arm.ca_file)
+    client = build_client(cfg.subscription_id, _credential(arm), arm.base_url, arm.ca_file)
     return AksMesh(client, cfg.resource_group, cfg.cluster_name)
+
+
+def _credential(arm: ArmEndpoint) -> TokenCredential | None:
+    """None (DefaultAzureCredential) unless a fixed token is set, which only the simulator
+    takes: its own credential class then, imported only on that path."""
+    if not arm.token:
+        return None
+    from meshsim.arm.testing import StaticTokenCredential
+
+    return StaticTokenCredential(arm.token)
 
 
 def kube_api_client(access: AccessConfig, mesh: AksMesh | None = None, label: str = ""
                     ) -> kube_client.ApiClient:
-    """An ApiClient per the access mode (ARM credentials need `mesh`); errors become GiveUp."""
-    where = mesh.label if mesh is not None else label
+    """An ApiClient per the access mode (ARM credentials need `mesh`); errors become GiveUp.
+    Its user agent names the replica, so the API server's audit log says which one acted."""
+    api = _new_api_client(access, mesh, mesh.label if mesh is not None else label)
+    api.user_agent = user_agent()
+    return api
+
+
+def _new_api_client(access: AccessConfig, mesh: AksMesh | None, where: str
+                    ) -> kube_client.ApiClient:
     try:
         if access.mode is AccessMode.KUBECONFIG:
             api: kube_client.ApiClient = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
@@ -94,9 +107,16 @@ def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint,
                     census_pool: CensusPool | None = None) -> Adapters:
     mesh = connect_mesh(cfg, arm)
     api = kube_api_client(cfg.access, mesh)
-    api.user_agent = user_agent()  # the API server's audit log names the replica
     return Adapters(mesh, Cluster.from_api_client(api, cfg.bot_namespace,
                                                   census_pool=census_pool))
+
+
+def build_elector(cfg: LeaderElectionConfig, on_lead: Callback, on_lose: Callback) -> Elector:
+    """An Elector reaching the bot's own cluster the way the configuration says."""
+    # The library logs every renewal and every follower's look at INFO; ours says what matters.
+    logging.getLogger("leaderelection").setLevel(logging.WARNING)
+    api = kube_api_client(cfg.access, label="the bot's own cluster (leader election)")
+    return Elector(api, ElectionSettings.of(cfg), on_lead, on_lose)
 
 
 def build_workflow(config: BotConfig, store: Store | None = None,

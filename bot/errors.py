@@ -7,6 +7,8 @@ Every message is read by people in Slack: it says what was wrong and, in `hint`,
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import Sequence
 
 # Default waits when the server sends no Retry-After. ARM's own LRO poll interval is 30 s.
@@ -93,3 +95,19 @@ def error_for_status(
 
 def _delay_for(status: int) -> float:
     return _DEFAULT_DELAYS.get(status, _SERVER_ERROR_DELAY)
+
+
+def retry_after_seconds(value: str | None, scale: float = 1.0) -> float | None:
+    """A Retry-After header in seconds (or, with `scale=1000`, milliseconds) or as an HTTP
+    date (RFC 9110 §10.2.3), as a wait of at least 0 s; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value) / scale)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

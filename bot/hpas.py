@@ -1,9 +1,10 @@
 """The HPAs of the stable and the canary revision side by side, and how AKS reconciles them.
 
-During a canary AKS mirrors the stable revision's HPA spec onto the canary's (procedure.md):
-a difference means either AKS has not reconciled yet or someone edited the canary HPA, which
-AKS will revert. HPAs: `istiod-<rev>` in aks-istio-system and
-`aks-istio-ingressgateway-<mode>-<rev>` in aks-istio-ingress, paired by name without `-<rev>`.
+During a canary AKS mirrors the stable revision's HPA spec onto the canary's, whichever side
+was edited, before or during the upgrade (procedure.md): a difference means either AKS has not
+reconciled yet or someone edited the canary HPA, which AKS will revert. HPAs: `istiod-<rev>`
+in aks-istio-system and `aks-istio-ingressgateway-<mode>-<rev>` in aks-istio-ingress, paired
+by name without `-<rev>`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ from kubernetes.client import AutoscalingV2Api
 from bot.controlplane import INGRESS_NAMESPACE
 from bot.kubeio import KubeIO, Obj
 from bot.tags import ISTIO_NAMESPACE
-
-HPA_RULES = (
-    "HPA spec changed before start: the stable revision's settings are applied to the canary.",
-    "Changed during the canary: the stable revision's HPA spec wins and is applied to the canary.",
-    "Stable HPA changed during the upgrade: the canary HPA is updated to match it.",
-    "Canary HPA changed during the upgrade: it is reverted to the stable revision's spec.",
-)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from bot.errors import GiveUp, MeshUpgradeError, RetryLater, error_for_status
+from bot.errors import (
+    GiveUp,
+    MeshUpgradeError,
+    RetryLater,
+    error_for_status,
+    retry_after_seconds,
+)
 from bot.metrics import record_api_error
 
 T = TypeVar("T")
@@ -175,8 +181,4 @@ def _server_message(exc: ApiException) -> str:
 
 def _retry_after(exc: ApiException) -> float | None:
     headers = exc.headers or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(headers.get("Retry-After") if hasattr(headers, "get") else None)

@@ -208,14 +208,3 @@ class Elector:
             log.info("%s released the Lease", s.identity)
         except (ApiException, OSError) as exc:  # it expires on its own
             log.warning("could not release the Lease: %s", exc)
-
-
-def build_elector(cfg: LeaderElectionConfig, on_lead: Callback, on_lose: Callback) -> Elector:
-    """An Elector reaching the bot's own cluster the way the configuration says."""
-    from bot.engine import kube_api_client
-
-    # The library logs every renewal and every follower's look at INFO; ours says what matters.
-    logging.getLogger("leaderelection").setLevel(logging.WARNING)
-    api = kube_api_client(cfg.access, label="the bot's own cluster (leader election)")
-    api.user_agent = user_agent()
-    return Elector(api, ElectionSettings.of(cfg), on_lead, on_lose)

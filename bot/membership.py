@@ -50,10 +50,6 @@ class Membership:
                 self._cache[group] = (now, members)
         return members
 
-    def forget(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     def _fetch(self, group: str) -> frozenset[str] | None:
         try:
             response = self._client.usergroups_users_list(usergroup=group, include_disabled=False)

@@ -23,10 +23,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
 from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookClient
 
@@ -46,6 +42,7 @@ from bot.blocks_card import card_fallback_text, render_card
 from bot.config import BotConfig
 from bot.errors import GiveUp
 from bot.leader import replica_identity
+from bot.slack_client import retry_handlers
 from bot.store import AuditEntry, Run, SlackRef, Store
 from bot.upgrade import Action, allowed_actions
 from bot.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
@@ -58,16 +55,6 @@ CARD_EVENT = "mesh_upgrade_card"  # the card's message metadata: {"run_id", "non
 CARD_SEARCH_PAGES = 3  # history pages of 100 searched for a card whose ts was not saved
 CARD_SEARCH_SKEW = 300.0  # seconds: clock skew between the bot and Slack's message ts
 _CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-
-
-def retry_handlers() -> list[Any]:
-    return [ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=5)]
-
-
-def build_client(token: str, base_url: str | None = None, timeout: int = 30) -> WebClient:
-    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    return WebClient(token=token, timeout=timeout, retry_handlers=retry_handlers(), **kwargs)
 
 
 class NotInChannel(GiveUp):

@@ -35,13 +35,14 @@ log = logging.getLogger(__name__)
 CENSUS_ON = frozenset({Phase.CANARY_READY, Phase.VERIFYING, Phase.PATCH_VERIFYING})
 
 
-def reference_id() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def failure_text(reference: str) -> str:
-    return (f":x: Something went wrong on the bot's side (reference `{reference}`). "
-            "Nothing else was changed; tell the bot's operators the reference.")
+def answer_failure(response_url: str | None, what: str, error: BaseException) -> None:
+    """A bug, not a MeshUpgradeError: the trace goes to the log under a fresh reference id, and
+    the person is told only that id (nothing of the trace reaches Slack)."""
+    reference = uuid.uuid4().hex[:10]
+    log.error("reference %s: %s", reference, what, exc_info=error)
+    Notifier.respond(response_url, f":x: Something went wrong on the bot's side (reference "
+                     f"`{reference}`). Nothing else was changed; tell the bot's operators the "
+                     "reference.")
 
 
 def error_text(exc: MeshUpgradeError) -> str:
@@ -82,10 +83,8 @@ class Services:
                 fn(*args)
             except MeshUpgradeError as exc:
                 self.notifier.respond(respond_to, error_text(exc))
-            except Exception:
-                ref = reference_id()
-                log.exception("reference %s: %s failed", ref, getattr(fn, "__name__", fn))
-                self.notifier.respond(respond_to, failure_text(ref))
+            except Exception as exc:
+                answer_failure(respond_to, f"{getattr(fn, '__name__', fn)} failed", exc)
 
         return self.work.submit(guarded)
 

@@ -1,4 +1,5 @@
-"""The bot's Slack Web API client (counting failed calls for `/metrics`), and doctor's checks.
+"""The bot's Slack Web API clients (one builder, counting failed calls for `/metrics` when
+asked), and doctor's checks.
 
 Slack answers most method errors with HTTP 200 and `ok: false`, which slack_sdk raises as
 SlackApiError after its retry handlers have run; a subclass of WebClient sees each of them,
@@ -7,16 +8,29 @@ and connection errors too, exactly once per call (after retries), whatever metho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.web import SlackResponse
 
 from bot.metrics import record_api_error
-from bot.notifier import retry_handlers
 
 TIMEOUT = 30
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """What every Slack client of the bot retries: dropped connections, and 429s as Slack says
+    (`RateLimitErrorRetryHandler` sleeps in the calling thread: never on an ack path)."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5)]
 
 
 class CountingWebClient(WebClient):
@@ -28,11 +42,13 @@ class CountingWebClient(WebClient):
             raise
 
 
-def build_counting_client(token: str, base_url: str | None = None) -> WebClient:
-    """Like bot.notifier.build_client: the same retry handlers and timeout."""
+def build_client(token: str, base_url: str | None = None, *, counting: bool = False
+                 ) -> WebClient:
+    """A WebClient with the bot's retry handlers and timeout; `counting`: the bot's own, whose
+    failed calls `/metrics` counts (doctor's one-off checks are not counted)."""
     kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    return CountingWebClient(token=token, timeout=TIMEOUT, retry_handlers=retry_handlers(),
-                             **kwargs)
+    kind = CountingWebClient if counting else WebClient
+    return kind(token=token, timeout=TIMEOUT, retry_handlers=retry_handlers(), **kwargs)
 
 
 def ack_kind(body: Any) -> str:
@@ -63,12 +79,9 @@ class TokenCheck:
 
 def check_bot_token(token: str, base_url: str | None = None) -> TokenCheck:
     """auth.test; Slack names the token's scopes in the `x-oauth-scopes` response header."""
-    try:
-        response = _plain(token, base_url).auth_test()
-    except SlackApiError as exc:
-        return TokenCheck(error=str(exc.response.get("error") or exc))
-    except (SlackClientError, OSError) as exc:
-        return TokenCheck(error=f"Slack unreachable: {exc}")
+    response, error = _ask(lambda c: c.auth_test(), token, base_url)
+    if response is None:
+        return TokenCheck(error=error)
     who = f"{response.get('user')} ({response.get('user_id')}) in {response.get('team')}"
     return TokenCheck(who=who, name=str(response.get("user") or ""),
                       scopes=_scopes(response.headers))
@@ -76,42 +89,39 @@ def check_bot_token(token: str, base_url: str | None = None) -> TokenCheck:
 
 def check_app_token(token: str, base_url: str | None = None) -> TokenCheck:
     """apps.connections.open, what Socket Mode calls first (the URL it hands out is unused)."""
-    try:
-        response = _plain(token, base_url).apps_connections_open(app_token=token)
-    except SlackApiError as exc:
-        return TokenCheck(error=str(exc.response.get("error") or exc))
-    except (SlackClientError, OSError) as exc:
-        return TokenCheck(error=f"Slack unreachable: {exc}")
+    response, error = _ask(lambda c: c.apps_connections_open(app_token=token), token, base_url)
+    if response is None:
+        return TokenCheck(error=error)
     return TokenCheck(who="may open Socket Mode connections", scopes=_scopes(response.headers))
 
 
 def channel_membership(token: str, channel: str, base_url: str | None = None
                        ) -> tuple[bool, str]:
     """(the bot is a member, the channel's name or Slack's error)."""
-    try:
-        info = _plain(token, base_url).conversations_info(channel=channel)
-    except SlackApiError as exc:
-        return False, str(exc.response.get("error") or exc)
-    except (SlackClientError, OSError) as exc:
-        return False, f"Slack unreachable: {exc}"
+    info, error = _ask(lambda c: c.conversations_info(channel=channel), token, base_url)
+    if info is None:
+        return False, error
     data = info.get("channel") or {}
     return bool(data.get("is_member")), f"#{data.get('name', channel)}"
 
 
 def usergroup_ids(token: str, base_url: str | None = None) -> tuple[frozenset[str], str]:
     """(ids of the workspace's user groups, Slack's error if it would not list them)."""
-    try:
-        found = _plain(token, base_url).usergroups_list()
-    except SlackApiError as exc:
-        return frozenset(), str(exc.response.get("error") or exc)
-    except (SlackClientError, OSError) as exc:
-        return frozenset(), f"Slack unreachable: {exc}"
+    found, error = _ask(lambda c: c.usergroups_list(), token, base_url)
+    if found is None:
+        return frozenset(), error
     return frozenset(str(g.get("id")) for g in found.get("usergroups") or []), ""
 
 
-def _plain(token: str, base_url: str | None) -> WebClient:
-    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    return WebClient(token=token, timeout=TIMEOUT, retry_handlers=retry_handlers(), **kwargs)
+def _ask(call: Callable[[WebClient], SlackResponse], token: str, base_url: str | None
+         ) -> tuple[SlackResponse | None, str]:
+    """(Slack's answer, "") or (None, Slack's error code, or why Slack was not reached)."""
+    try:
+        return call(build_client(token, base_url)), ""
+    except SlackApiError as exc:
+        return None, str(exc.response.get("error") or exc)
+    except (SlackClientError, OSError) as exc:
+        return None, f"Slack unreachable: {exc}"
 
 
 def _scopes(headers: Any) -> tuple[str, ...] | None:

@@ -85,17 +85,23 @@ def canary_ready(ctx: Ctx) -> StepResult:
 
 def rolling(ctx: Ctx) -> StepResult:
     old, new = ctx.plan.current, ctx.plan.target
-    moved = _move_namespaces(ctx, old, new)
+    wave = _roll_onto(ctx, old, new)
+    return wave or ctx.move(Event.ROLLED_OUT, f"every wave rolled out onto {new}")
+
+
+def _roll_onto(ctx: Ctx, source: str, target: str) -> StepResult | None:
+    """Move tags and namespaces from `source` to `target`, then restart what still runs on
+    `source` wave by wave (rolling forward and rolling back); None when nothing is left."""
+    moved = _move_namespaces(ctx, source, target)
     if moved is not None:
         return moved
 
     def compute() -> Waves:
         seen = ctx.observe()
-        on_new = {ns.name for ns in seen.injections if ns.injected and ns.revision == new}
-        return restart_waves(ctx.settings, seen.census, old, on_new)
+        on_target = {ns.name for ns in seen.injections if ns.injected and ns.revision == target}
+        return restart_waves(ctx.settings, seen.census, source, on_target)
 
-    wave = run_waves(ctx, compute)
-    return wave or ctx.move(Event.ROLLED_OUT, f"every wave rolled out onto {new}")
+    return run_waves(ctx, compute)
 
 
 def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
@@ -149,16 +155,7 @@ def completing(ctx: Ctx) -> StepResult:
 
 def rolling_back(ctx: Ctx) -> StepResult:
     old, new = ctx.plan.current, ctx.plan.target
-    moved = _move_namespaces(ctx, new, old)
-    if moved is not None:
-        return moved
-
-    def compute() -> Waves:
-        seen = ctx.observe()
-        on_old = {ns.name for ns in seen.injections if ns.injected and ns.revision == old}
-        return restart_waves(ctx.settings, seen.census, new, on_old)
-
-    wave = run_waves(ctx, compute)
+    wave = _roll_onto(ctx, new, old)
     if wave is not None:
         return wave
     if ctx.get("put") is None and (waiting := _gate_rollback(ctx, new)):

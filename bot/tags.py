@@ -16,6 +16,7 @@ from kubernetes.client import AdmissionregistrationV1Api, CoreV1Api
 
 from bot.errors import GiveUp
 from bot.kubeio import KubeIO, Obj, status_of
+from bot.versions import InvalidRevision, Revision
 
 ISTIO_NAMESPACE = "aks-istio-system"
 TAG_LABEL, REV_LABEL = "istio.io/tag", "istio.io/rev"
@@ -199,9 +200,10 @@ def _client_config(canonical: Obj, revision: str, istio_namespace: str) -> Obj:
 def review_versions(revision: str) -> list[str]:
     """istioctl 1.22 renders ["v1beta1", "v1"], 1.23 and later ["v1"]; assume the istioctl
     of the target revision (asm-1-22 → 1.22), so re-setting a tag it made changes nothing."""
-    parts = revision.removeprefix("asm-").split("-")
-    numeric = len(parts) == 2 and all(p.isdigit() for p in parts)
-    old = numeric and (int(parts[0]), int(parts[1])) <= (1, 22)
+    try:
+        old = Revision.parse(revision) <= Revision(1, 22)
+    except InvalidRevision:
+        old = False
     return ["v1beta1", "v1"] if old else ["v1"]
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from bot.errors import GiveUp
 
-_PATTERN = re.compile(r"asm-(0|[1-9]\d*)-(0|[1-9]\d*)")
+# [0-9], not \d: \d also matches other scripts' digits, which no revision name has; four
+# digits a part are far more than AKS will ever ship, and bound what a command may ask for.
+_PATTERN = re.compile(r"asm-(0|[1-9][0-9]{0,3})-(0|[1-9][0-9]{0,3})")
 
 
 class InvalidRevision(GiveUp):
@@ -44,6 +46,11 @@ class Revision:
 
     def __str__(self) -> str:
         return self.name
+
+
+def is_revision_name(text: str) -> bool:
+    """`asm-<major>-<minor>` exactly, as a user must type it (no spaces, lowercase)."""
+    return _PATTERN.fullmatch(text) is not None
 
 
 def as_revision(value: Revision | str) -> Revision:

@@ -99,10 +99,7 @@ def plan(s: Services, cmd: Command, who: Asker) -> None:
 
 def start(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
-    active = s.store.active_run(name)
-    if active is not None:
-        s.notifier.respond(who.response_url, out_of_turn(Action.START, active.phase,
-                                                         active.kind, name))
+    if _busy(s, who, Action.START, name):
         return
     offered = s.workflow.adapters(name).mesh.available_upgrades().upgrades
     # `--no-tags` overrides the cluster's tags.use_tags for this run; without it, the config.
@@ -116,6 +113,14 @@ def start(s: Services, cmd: Command, who: Asker) -> None:
     s.notifier.respond(who.response_url, f":clipboard: Run {run.id} planned: {run.from_rev} → "
                        f"{run.to_rev} on `{name}`{how}. An approver starts it with the button "
                        f"on the card in <#{ref.channel}>; you cannot approve your own request.")
+
+
+def _busy(s: Services, who: Asker, asked: Verb | Action, name: str) -> bool:
+    """One run per cluster: if `name` has an active run, say so to the asker and be True."""
+    active = s.store.active_run(name)
+    if active is not None:
+        s.notifier.respond(who.response_url, out_of_turn(asked, active.phase, active.kind, name))
+    return active is not None
 
 
 def check(s: Services, cmd: Command, who: Asker) -> None:
@@ -177,10 +182,7 @@ def cancel(s: Services, cmd: Command, who: Asker) -> None:
 
 def patch(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
-    active = s.store.active_run(name)
-    if active is not None:
-        s.notifier.respond(who.response_url, out_of_turn(Verb.PATCH, active.phase,
-                                                         active.kind, name))
+    if _busy(s, who, Verb.PATCH, name):
         return
     census = s.workflow.adapters(name).cluster.census.take()
     report = sidecars_report(sidecars_view(name, census, None, None))

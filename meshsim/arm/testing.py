@@ -1,7 +1,8 @@
 """A fixed-token credential for pointing azure-mgmt clients at the simulated ARM.
 
 It is a real `azure.core.credentials.TokenCredential` (the simulator only checks that a bearer
-token is present); tests and the sandbox use it instead of DefaultAzureCredential.
+token is present); tests use it, and so does the bot (bot/engine.py) when
+MESH_UPGRADE_ARM_TOKEN points it at the simulator instead of DefaultAzureCredential.
 """
 
 from __future__ import annotations

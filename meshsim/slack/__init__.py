@@ -21,7 +21,7 @@ Control API (a contract):
 - `GET /_sim/calls[?method=chat.update]`: every Web API call
   `{"method","params","at","ok","error"}`.
 - `GET|POST /_sim/app {"request_url": "http://127.0.0.1:PORT/slack/events" | null,
-  "ack_timeout": 3.0 (Slack seconds), "retries": 3, "signing_secret": str,
+  "ack_timeout": 3.0 (real seconds, whatever the speed), "retries": 3, "signing_secret": str,
   "lose_acks": N (ignore the app's next N Socket Mode acks, to drive redelivery)}`.
 - `POST /_sim/usergroups/{id}/users {"users": [...]}` replaces a group's members.
 - `POST /_sim/socket/refresh`: send `disconnect` (refresh_requested) to every connection;

@@ -2,8 +2,9 @@
 
 Socket Mode wins when the app holds a connection; otherwise the POST goes to the configured
 request URL, signed `v0=HMAC_SHA256(secret, "v0:{ts}:{body}")`. An attempt not acked within
-the ack timeout (Slack's 3 s, in Slack time) is delivered again with `retry_attempt` /
-`X-Slack-Retry-Num` and reason `timeout`, up to `retries` times; a non-2xx answer is final.
+the ack timeout (Slack's 3 s, in real time: the app acks on its wall clock whatever the sim's
+speed) is delivered again with `retry_attempt` / `X-Slack-Retry-Num` and reason `timeout`, up
+to `retries` times; a non-2xx answer is final.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class AppConfig:
     """How the simulated Slack reaches the app; changed with `POST /_sim/app`."""
 
     request_url: str | None = None
-    ack_timeout: float = 3.0  # Slack seconds
+    ack_timeout: float = 3.0  # real seconds: the app acks on its wall clock, at any sim speed
     retries: int = 3
     signing_secret: str = seed.SIGNING_SECRET
 
@@ -60,7 +61,7 @@ class Delivery:
         return _summary(attempts)
 
     async def _attempt(self, kind: str, payload: JSON, attempt: int) -> JSON:
-        timeout = self.clock.real_seconds(self.config.ack_timeout)
+        timeout = self.config.ack_timeout
         if self.socket.connected():
             return await self._over_socket(kind, payload, attempt, timeout)
         if self.config.request_url:

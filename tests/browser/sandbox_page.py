@@ -51,9 +51,13 @@ class Sandbox:
     def page_url(self) -> str:
         return str(self.described["page"])
 
-    def app_state(self) -> dict[str, Any]:
+    def app_state(self, **settings: Any) -> dict[str, Any]:
+        """The simulated Slack's app settings (`POST /_sim/app` when `settings` change any)."""
         url = self.described["slack"]["url"] + "/_sim/app"
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        data = json.dumps(settings).encode() if settings else None
+        request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 

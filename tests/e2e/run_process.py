@@ -27,7 +27,7 @@ from tests.e2e.slack_harness import wait_until
 
 BOT = Path(sys.executable).parent / "mesh-upgrade-bot"
 ARM_TOKEN = "meshsim-run-arm-token"
-SPEED = 20.0  # the sim's 3 s ack deadline is 150 ms real: room for a cold child process
+SPEED = 20.0  # simulated seconds per real second (the tests give 3 real s to ack)
 _BANNER = re.compile(r"running \((\w+) mode(?:, (http://\S+/slack/events))?, ops (http://\S+)\)")
 
 

@@ -3,7 +3,7 @@
 Both `mesh-upgrade-bot run` processes hold a Socket Mode connection to the simulated Slack,
 which hands envelopes to its connections in turn, so both answer people; only the Lease holder
 drives the run. It is killed with SIGKILL in the middle of the run: the other must hold the
-Lease within the lease duration (plus one retry period and a tolerance), finish the run on the
+Lease within the lease duration (plus two retry periods and a tolerance), finish the run on the
 same card, and the cluster must end as in the engine's complete case. Who changed the cluster
 is read from the simulated API server's request log (each replica sends its identity in its
 User-Agent), not from the bot.
@@ -33,7 +33,16 @@ from bot.upgrade import Phase
 from meshsim.kube.requestinfo import RequestRecord
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
-from tests.e2e.slack_harness import ALICE, BOB, CAROL, CHANNEL, SOAK, SPEED, texts, wait_until
+from tests.e2e.slack_harness import (
+    ALICE,
+    BOB,
+    CAROL,
+    CHANNEL,
+    SOAK,
+    SPEED,
+    texts,
+    wait_until,
+)
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on
 from tests.integration.postgres_env import postgres_url
 
@@ -41,7 +50,10 @@ __all__ = ["postgres_url"]  # the fixture
 BOT = Path(sys.executable).parent / "mesh-upgrade-bot"
 CLUSTER, NAMESPACE, LEASE = "aks-sandbox", "mesh-upgrade-bot", "mesh-upgrade-bot-leader"
 LEASE_SECONDS, RENEW_DEADLINE, RETRY_PERIOD = 3, 1.5, 1.0
-TOLERANCE = 1.5  # process scheduling, and the follower's poll landing just after expiry
+# The follower sees the leader's last renewal up to one retry period late and counts the
+# lease from then; it notices the expiry at its next look, up to one more period late.
+TAKEOVER_WORST = LEASE_SECONDS + 2 * RETRY_PERIOD
+TOLERANCE = 2.0  # process scheduling on a loaded machine
 MUTATING = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
@@ -169,7 +181,6 @@ def test_the_follower_takes_over_a_killed_leader_and_finishes_the_run(
 
         # Both connections take turns, so the follower acks some of these and records approvals
         # (3 real seconds to ack, as Slack gives: no retry to the other connection).
-        sim.slack.configure_app(ack_timeout=3 * SPEED)
         deliveries = [sim.slack.command(ALICE, CHANNEL, "/mesh-upgrade", f"start {CLUSTER}"),
                       _click(sim, BOB, "approve-start")]
         wait_until(lambda: holders.now() and _phase(store) is Phase.CANARY_READY, 40,
@@ -200,7 +211,7 @@ def test_the_follower_takes_over_a_killed_leader_and_finishes_the_run(
         store.close()
 
     assert killed_in not in (None, Phase.COMPLETED, Phase.CANARY_READY)
-    assert takeover <= LEASE_SECONDS + RETRY_PERIOD + TOLERANCE, f"took {takeover:.2f} s"
+    assert takeover <= TAKEOVER_WORST + TOLERANCE, f"took {takeover:.2f} s"
     assert holders.seen == [leader.identity(), follower.identity()]
     assert (leader.leads(), follower.leads()) == (1, 1)
     assert all(d["acked"] and len(d["attempts"]) == 1 for d in deliveries), [

@@ -23,7 +23,16 @@ from bot.store import Store, create_store
 from bot.upgrade import Phase
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
-from tests.e2e.slack_harness import ALICE, BOB, CAROL, CHANNEL, SOAK, SPEED, texts, wait_until
+from tests.e2e.slack_harness import (
+    ALICE,
+    BOB,
+    CAROL,
+    CHANNEL,
+    SOAK,
+    SPEED,
+    texts,
+    wait_until,
+)
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on
 
 BOT = Path(sys.executable).parent / "mesh-upgrade-bot"

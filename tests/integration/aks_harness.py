@@ -76,3 +76,17 @@ def wait_for(mesh: AksMesh, op: Operation | str, timeout: float = 15.0) -> Opera
         if status.state is not OpState.IN_PROGRESS or time.monotonic() > deadline:
             return status
         time.sleep(0.02)
+
+
+def operation_ended(arm: Arm, name: str = "aks1", timeout: float = 15.0) -> dict[str, Any]:
+    """Wait until the simulated ARM has ended the cluster's operation, reading its state
+    directly (no request reaches ARM), and return that state. The operation ends on the loop
+    that serves ARM's requests, so every request sent after this sees it ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = arm.state(name)
+        if state["operationId"] is None:
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the operation on {name} did not end within {timeout} s")
+        time.sleep(0.02)

@@ -75,7 +75,8 @@ def test_long_retry_after_on_a_read_is_left_to_the_workflow_not_slept_in_the_sdk
     with pytest.raises(RetryLater) as caught:
         arm.mesh(retry_total=3).mesh_state()
 
-    assert caught.value.delay_seconds == 60.0 and time.monotonic() - began < 5
+    # The SDK would have slept the full 60 s; half of that is far above any CI's slowness.
+    assert caught.value.delay_seconds == 60.0 and time.monotonic() - began < 30
     assert len(arm.sim.calls("GET", "/managedClusters/aks1")) == 1
 
 

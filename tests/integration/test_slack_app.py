@@ -21,9 +21,9 @@ from bot.app import Bot, SlackAccess, build_bot
 from bot.config import SlackMode
 from bot.engine import ArmEndpoint
 from bot.membership import Membership
-from bot.notifier import build_client
 from bot.runtime import Timing
 from bot.sandbox import sandbox_config
+from bot.slack_client import build_client
 from meshsim.slack import seed
 from meshsim.slack.testing import RunningSlack, wait_for
 from tests.e2e.slack_harness import texts

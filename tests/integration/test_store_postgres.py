@@ -18,6 +18,7 @@ from bot.sandbox import sandbox_config
 from bot.scheduler import Scheduler, check_id
 from bot.store import NewRun, Store, create_store
 from bot.upgrade import Phase, RunKind
+from tests.e2e.slack_harness import wait_until
 from tests.integration.postgres_env import postgres_url
 
 __all__ = ["postgres_url"]  # the fixture
@@ -156,7 +157,8 @@ def test_scheduler_jobs_live_in_postgresql_and_a_paused_replica_reads_them(
     described = {"clusters": [{"name": "prod", "subscription_id":
                                "00000000-0000-0000-0000-000000000000",
                                "resource_group": "rg"}]}
-    config = sandbox_config(described, 100.0, 50.0, postgres_url)
+    # 4 h of soak at 1x: a check every hour, so none runs again while the test reads
+    config = sandbox_config(described, 4 * 3600.0, 1.0, postgres_url)
     run = store.create_run(new_run())
     run = store.transition(run.id, run.version, Phase.STARTING, "U0BOB", "approved")
     for phase in (Phase.CANARY_READY, Phase.ROLLING, Phase.VERIFYING):
@@ -166,8 +168,13 @@ def test_scheduler_jobs_live_in_postgresql_and_a_paused_replica_reads_them(
     leader.start()
     try:
         leader.reconcile(run, datetime.now(UTC))
-        assert leader.next_check_at(run.id) is not None
-        assert follower.next_check_at(run.id) == leader.next_check_at(run.id)
+        # The first check is due at once; the leader runs it and moves the next to an hour
+        # later, so two reads in a row cannot straddle a run and disagree.
+        after_first = wait_until(
+            lambda: (at := leader.next_check_at(run.id)) is not None
+            and at > datetime.now(UTC) + timedelta(minutes=30) and at,
+            20, "the leader to run the first check")
+        assert follower.next_check_at(run.id) == after_first
         assert follower.aps.get_job(check_id(run.id)) is not None
     finally:
         leader.shutdown()

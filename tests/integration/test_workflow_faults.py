@@ -52,15 +52,20 @@ def test_an_arm_operation_that_fails_fails_the_run_and_rollback_recovers(env: En
 def test_kubernetes_conflicts_and_server_errors_are_retried(env: Env) -> None:
     run = env.start()
     faults = env.kube.faults
-    faults.add(verb="PATCH", path="/api/v1/namespaces/*", status=409, count=1)
-    faults.add(verb="PUT", path="*/mutatingwebhookconfigurations/*", status=409, count=1)
-    faults.add(verb="PATCH", path="*/deployments/*", status=500, count=2)
-    faults.add(verb="GET", path="/api/v1/pods", status=500, count=1)
+    rules = [faults.add(verb="PATCH", path="/api/v1/namespaces/*", status=409, count=1),
+             faults.add(verb="PUT", path="*/mutatingwebhookconfigurations/*", status=409,
+                        count=1),
+             faults.add(verb="PATCH", path="*/deployments/*", status=500, count=2),
+             faults.add(verb="GET", path="/api/v1/pods", status=500, count=1)]
     result = env.through(run.id, Action.START, Action.ROLL, Action.COMPLETE)
     assert result.phase == Phase.COMPLETED
     assert_only_on(env, keep=NEW, gone=OLD)
-    retried = [e for e in env.store.audit_log(run_id=run.id) if e.what.startswith("rollout")]
-    assert retried  # every wave ran, in spite of the 500s
+    assert [r.hits for r in rules] == [1, 1, 2, 1]  # every fault was met, and got past
+    waves = {e.what for e in env.store.audit_log(run_id=run.id)
+             if e.what.startswith("rollout restart wave ")}
+    total = len(env.store.get_run(run.id).plan["waves"])
+    assert total > 0 and waves == {f"rollout restart wave {i}/{total}"
+                                   for i in range(1, total + 1)}  # every wave, 500s or not
 
 
 @pytest.mark.parametrize("fault,words", [("never-ready", "stuck"),

@@ -166,8 +166,9 @@ def test_stale_etag_is_412(tmp_path: Path) -> None:
         stale = client.managed_clusters.get(RG, NAME)
         put_revisions(client, CANARY).result()
         stale.service_mesh_profile.istio.revisions = ["asm-1-22"]
-        with pytest.raises(ResourceModifiedError):
+        with pytest.raises(ResourceModifiedError) as caught:
             client.managed_clusters.begin_create_or_update(
                 RG, NAME, stale, etag=stale.e_tag, match_condition=MatchConditions.IfNotModified
             )
+    assert caught.value.status_code == 412
     assert env.revisions == [CANARY]

@@ -37,7 +37,7 @@ def test_strategic_merge_merges_containers_by_name_and_ports_by_container_port()
     assert [e["name"] for e in containers["app"]["env"]] == ["X", "Y"]
 
 
-def test_strategic_merge_directives() -> None:
+def test_strategic_merge_directives_delete_replace_and_are_dropped() -> None:
     out = strategic_merge_patch(POD, {
         "$setElementOrder/containers": [{"name": "app"}],
         "spec": {"containers": [{"name": "istio-proxy", "$patch": "delete"}],
@@ -61,7 +61,7 @@ def test_strategic_merge_finalizers_union_and_delete_from_primitive_list() -> No
     assert out["metadata"]["finalizers"] == ["b"]
 
 
-def test_json_patch_operations() -> None:
+def test_json_patch_applies_each_operation_and_leaves_the_input_alone() -> None:
     out = json_patch(POD, [
         {"op": "add", "path": "/metadata/labels/x~1y", "value": "z"},
         {"op": "replace", "path": "/spec/containers/0/image", "value": "app:2"},
@@ -83,7 +83,8 @@ def test_json_patch_operations() -> None:
     ([{"op": "frobnicate", "path": "/x"}], 400),
     ({"op": "add"}, 400),
 ])
-def test_json_patch_errors(ops: object, code: int) -> None:
+def test_json_patch_bad_path_or_failed_test_is_422_malformed_op_400(ops: object,
+                                                                   code: int) -> None:
     with pytest.raises(PatchError) as error:
         json_patch(POD, ops)
     assert error.value.code == code

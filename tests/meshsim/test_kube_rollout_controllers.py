@@ -158,7 +158,8 @@ def test_crashloop_fault_grows_restart_count_and_clearing_recovers(env: SimEnv) 
     assert "running" in proxy()["state"]
 
 
-def test_scaling_and_pause(env: SimEnv) -> None:
+def test_paused_deployment_makes_no_new_replicaset_until_resumed_then_scales(
+        env: SimEnv) -> None:
     d = deploy(env, "batch", 2)
     with env.sim.store.lock:
         d = env.sim.store.get(DEPLOYMENT, "shop", "batch")

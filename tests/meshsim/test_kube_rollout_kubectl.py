@@ -13,6 +13,7 @@ import pytest
 
 from meshsim.kube import scenarios
 from meshsim.kube.addon_objects import proxy_image
+from meshsim.kube.controllers.base import pod_ready
 from tests.meshsim.kubesim_env import SimEnv, containers, pods, started, wait_for
 
 # The seed's census (000_4a9d4df2bcba0703.txt, patch section), verbatim.
@@ -74,7 +75,8 @@ def test_rollout_status_fails_on_the_progress_deadline_under_never_ready(env: Si
     assert 'deployment "ratings-v1" exceeded its progress deadline' in failed.stderr
 
 
-def test_statefulset_and_daemonset_rollout_status(env: SimEnv) -> None:
+def test_rollout_status_reports_restarted_statefulset_and_daemonset_complete(
+        env: SimEnv) -> None:
     env.kubectl("rollout", "restart", "statefulset/orders-db", "-n", "orders")
     sts = env.kubectl("rollout", "status", "statefulset/orders-db", "-n", "orders", "--timeout=60s")
     assert "partitioned roll out complete: 3 new pods have been updated..." in sts.stdout
@@ -117,8 +119,11 @@ def test_kubectl_run_in_a_tagged_namespace_gets_the_sidecar(env: SimEnv) -> None
 def test_deleted_pods_are_replaced_and_deleted_deployments_take_their_pods(env: SimEnv) -> None:
     [old] = pods(env.sim, "default", "reviews-v1-")
     env.kubectl("delete", "pod", old["metadata"]["name"], "--wait=false")
-    env.kubectl("rollout", "status", "deployment/reviews-v1", "--timeout=30s")
-    [new] = pods(env.sim, "default", "reviews-v1-")
+    # The Deployment's status may still count the deleted pod for a moment, so `rollout
+    # status` alone could answer before the ReplicaSet has made the replacement.
+    [new] = wait_for(lambda: [p for p in pods(env.sim, "default", "reviews-v1-") if pod_ready(p)],
+                     what="a ready replacement pod")
     assert new["metadata"]["name"] != old["metadata"]["name"] and "istio-proxy" in containers(new)
+    env.kubectl("rollout", "status", "deployment/reviews-v1", "--timeout=30s")
     env.kubectl("delete", "deployment", "reviews-v2", "--wait=false")
     wait_for(lambda: not pods(env.sim, "default", "reviews-v2-"), what="garbage collection")

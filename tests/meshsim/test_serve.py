@@ -71,6 +71,6 @@ def test_arm_client_sees_the_clusters_with_the_printed_ca(served: dict[str, Any]
 
 def test_slack_page_and_web_api_answer_with_the_printed_tokens(served: dict[str, Any]) -> None:
     client = WebClient(token=served["slack"]["bot"], base_url=served["slack"]["api_url"])
-    assert client.auth_test()["user_id"]
+    assert client.auth_test()["user_id"] == "U0MESHBOT"
     with urllib.request.urlopen(served["slack"]["page"], timeout=10) as page:
         assert b'id="composer"' in page.read()

@@ -37,7 +37,7 @@ def test_scripts_are_served_and_wire_buttons_to_the_control_api(slack: RunningSl
 
 
 @pytest.mark.parametrize("script", ["app.js", "blocks.js"])
-def test_scripts_parse(script: str) -> None:
+def test_page_scripts_pass_nodes_syntax_check(script: str) -> None:
     subprocess.run(["node", "--check", str(STATIC / script)], check=True)
 
 

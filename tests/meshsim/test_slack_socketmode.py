@@ -81,7 +81,7 @@ def test_command_is_delivered_and_the_ack_time_and_reply_reported(slack: Running
 
 def test_unacked_command_is_redelivered_with_retry_attempt(slack: RunningSlack,
                                                            app: App) -> None:
-    slack.sim.configure_app(ack_timeout=0.3)
+    slack.sim.configure_app(ack_timeout=1.0)  # the retry's ack must land in time, even loaded
     app.decide = lambda request: {} if request.retry_attempt else None
     result = slack.sim.command("U0ALICE", OPS_CHANNEL, "/mesh-upgrade", "status")
     assert result["ok"] and len(result["attempts"]) == 2

@@ -174,6 +174,7 @@ def test_delete_and_reactions_act_on_the_bots_message(slack: RunningSlack) -> No
     web.reactions_add(channel=OPS_CHANNEL, timestamp=keep, name="white_check_mark")
     web.chat_delete(channel=OPS_CHANNEL, ts=gone)
     (message,) = slack.sim.messages(OPS_CHANNEL)["messages"]
+    assert (message["ts"], message["text"]) == (keep, "keep")
     assert message["reactions"] == [{"name": "white_check_mark", "users": ["U0MESHBOT"],
                                      "count": 1}]
 

@@ -45,13 +45,12 @@ from bot.blocks_reports import (
     TagView,
     VersionsView,
     WorkloadProblem,
-    render_check,
-    render_history,
-    render_plan,
-    render_sidecars,
-    render_tags,
-    render_versions,
+    check_report,
+    history_report,
+    plan_report,
     sidecars_report,
+    tags_report,
+    versions_report,
 )
 from bot.commands import Verb
 from bot.upgrade import Action, Phase, RunKind, allowed_actions
@@ -191,7 +190,7 @@ def test_check_puts_sides_next_to_each_other_and_points_out_differences() -> Non
         planes=(PlaneStatus(OLD, 2, 2, 3, 3), PlaneStatus(NEW, 2, 2, 2, 2)),
         hpas=(HpaView("istiod", HpaSide(2, 5, ("cpu 80%",)), HpaSide(2, 3, ("cpu 80%",))),
               HpaView("aks-istio-ingressgateway-external", HpaSide(2, 5), HpaSide(2, 5))))
-    payload = valid(render_check(view))
+    payload = valid(render_report(check_report(view)))
     text = all_text(payload)
     assert ":warning: 1 unhealthy, 1 not on asm-1-23." in text
     assert "crash-looping: istio-proxy" in text and "not on asm-1-23: `shop/deployment/legacy`"\
@@ -206,7 +205,8 @@ def test_check_puts_sides_next_to_each_other_and_points_out_differences() -> Non
 def test_a_green_check_says_so() -> None:
     view = CheckView("aks-prod", T0, OLD, NEW, workloads=3, healthy=3,
                      census_by_revision={NEW: 9})
-    assert "Healthy, and every workload is on asm-1-23." in all_text(valid(render_check(view)))
+    text = all_text(valid(render_report(check_report(view))))
+    assert "Healthy, and every workload is on asm-1-23." in text
 
 
 def huge_sidecars() -> SidecarsView:
@@ -217,7 +217,7 @@ def huge_sidecars() -> SidecarsView:
 
 def test_two_thousand_namespaces_are_trimmed_and_the_file_keeps_everything() -> None:
     view = huge_sidecars()
-    payload = valid(render_sidecars(view))
+    payload = valid(render_report(sidecars_report(view)))
     assert "more (see the full report file)" in all_text(payload)
     report = sidecars_report(view)
     assert not fits_in_blocks(report.text)
@@ -251,22 +251,22 @@ def test_plan_lists_steps_warnings_and_what_restarts() -> None:
                     config_map="istio-shared-configmap-asm-1-22", use_tags=True,
                     tags={"prod-stable": OLD, "prod-canary": NEW}, namespaces=("shop",),
                     workloads=("shop/deployment/cart",), warnings=("cart has a PDB of 0",))
-    text = all_text(valid(render_plan(view)))
+    text = all_text(valid(render_report(plan_report(view))))
     assert "asm-1-22 → asm-1-23 (offered: asm-1-23, asm-1-24)" in text
     assert "1. Copy MeshConfig `istio-shared-configmap-asm-1-22`" in text
     assert "3. Move 1 namespace(s) by moving revision tags" in text
     assert ":warning: cart has a PDB of 0" in text and "`prod-canary` → asm-1-23" in text
 
 
-def test_versions_and_tags_render() -> None:
+def test_versions_without_upgrades_point_at_aks_and_tags_list_their_namespaces() -> None:
     versions = VersionsView("aks-prod", (OLD,), (), "1.30.4", {"1.22.3": 9},
                             {OLD: "mcr.microsoft.com/oss/istio/proxyv2:1.22.3-distroless"})
-    text = all_text(valid(render_versions(versions)))
+    text = all_text(valid(render_report(versions_report(versions))))
     assert "upgrades offered: none (upgrade the AKS cluster first?)" in text
     assert "proxyv2:1.22.3-distroless" in text
     tags = TagsView("aks-prod", (TagView("prod-stable", OLD, ("shop", "web")),),
                     {NEW: ("edge",)})
-    text = all_text(valid(render_tags(tags)))
+    text = all_text(valid(render_report(tags_report(tags))))
     assert "`prod-stable` → asm-1-22: `shop`, `web`" in text and "istio.io/rev=asm-1-23" in text
 
 
@@ -293,7 +293,7 @@ def test_history_lists_runs_and_the_audit_trail() -> None:
     runs = [FakeRun(3, RunKind.MINOR, OLD, NEW, Phase.COMPLETED, "U0ALICE", T0)]
     audit = [FakeAudit(3, "U0BOB", "approved complete", T0), FakeAudit(None, "scheduler",
                                                                        "check <posted>", T0)]
-    text = all_text(valid(render_history("aks-prod", runs, audit)))
+    text = all_text(valid(render_report(history_report("aks-prod", runs, audit))))
     assert "*3* 2026-03-01 09:00 UTC minor asm-1-22 → asm-1-23: Completed" in text
     assert "<@U0BOB>: approved complete (run 3)" in text
     assert "scheduler: check &lt;posted&gt;" in text

@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from bot.config import (
     AccessMode,
     BotConfig,
-    ConfigError,
     SlackMode,
     database_url,
     load_config,
     load_secrets,
 )
+from bot.config_file import ConfigError
 from bot.errors import GiveUp
 from bot.upgrade import Action
 
