@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,13 @@ class CensusPool:
                ) -> Future[tuple[str, Any]]:
         return self._executor().submit(_take, source, istio_namespace, namespace)
 
+    def worker_pids(self) -> set[int]:
+        """The worker's pid, once started (for operators and tests; the executor keeps its
+        processes in a private mapping, read only here)."""
+        with self._lock:
+            processes = getattr(self._pool, "_processes", None) or {}
+            return set(processes)
+
     def warm_up(self) -> None:
         """Start the worker and import the client there now, not on the first census."""
         self._executor().submit(_ready)
@@ -96,7 +104,12 @@ class PooledCensus:
 
     def take(self, namespace: str | None = None) -> Census:
         source = KubeSource.of(self._api_client)
-        kind, value = self._pool.submit(source, self._istio, namespace).result()
+        try:
+            kind, value = self._pool.submit(source, self._istio, namespace).result()
+        except BrokenProcessPool:  # the worker died (OOM-killed, say), now or before
+            self._pool.close()  # the next census starts a fresh worker
+            raise RetryLater("the census worker process stopped during a census", 5.0,
+                             "it is restarted on the next try") from None
         if kind == "census":
             census: Census = value
             return census
