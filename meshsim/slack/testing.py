@@ -51,12 +51,14 @@ class RunningSlack:
         self.close()
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll until `condition()` is truthy and return it; AssertionError after `timeout`."""
+def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "",
+             interval: float = 0.01) -> Any:
+    """Poll until `condition()` is truthy and return it; AssertionError after `timeout` real
+    seconds, naming `what` was awaited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.01)
-    raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout} s: {what or 'the condition'}")

@@ -6,7 +6,6 @@ messages) and read outcomes from the channel, the store and the simulated cluste
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from bot.store import Run
 from bot.upgrade import Phase
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
+from meshsim.slack.testing import wait_for
 
 CHANNEL = seed.OPS_CHANNEL
 ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
@@ -30,13 +30,7 @@ SOAK = 100.0  # simulated seconds: 2 real seconds at SPEED
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
+    return wait_for(condition, timeout, what, interval=0.05)
 
 
 def texts(message: dict[str, Any]) -> str:

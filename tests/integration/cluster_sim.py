@@ -6,7 +6,6 @@ Shared by the `test_cluster_*` modules. Time runs fast (`SPEED`) so rollouts fin
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from meshsim.clock import SimClock
 from meshsim.kube.cluster import KubeSim
 from meshsim.kube.scenarios import bookinfo
 from meshsim.runtime import SimLoop
+from meshsim.slack import testing as slack_testing
 
 SPEED = 50.0
 OWN_NAMESPACE = "mesh-bot"
@@ -77,11 +77,5 @@ def running(tmp_path: Path, scenario: Callable[[KubeSim], None] = bookinfo,
 
 def wait_for(check: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
     """Poll `check` until it returns something truthy (real seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    result: T = slack_testing.wait_for(check, timeout, what, interval=0.05)
+    return result
