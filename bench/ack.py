@@ -31,11 +31,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.app import Bot, SlackAccess, build_bot  # noqa: E402
-from bot.config import SlackMode  # noqa: E402
-from bot.engine import ArmEndpoint  # noqa: E402
-from bot.runtime import Timing  # noqa: E402
-from bot.sandbox import sandbox_config  # noqa: E402
+from bot.cli.run import Bot, SlackAccess, build_bot  # noqa: E402
+from bot.cli.sandbox import sandbox_config  # noqa: E402
+from bot.cli.wiring import ArmEndpoint  # noqa: E402
+from bot.config.settings import SlackMode  # noqa: E402
+from bot.runtime.services import Timing  # noqa: E402
 
 TEXTS = ("status aks-sandbox", "help", "history aks-sandbox", "strat aks-sandbox",
          "sidecars aks-sandbox --namespace ns-0001")

@@ -98,7 +98,7 @@ def step_bare_nogc(kubeconfig: str) -> dict[str, Any]:
 
 
 def step_census(kubeconfig: str) -> dict[str, Any]:
-    from bot.cluster import Cluster
+    from bot.kube.cluster import Cluster
 
     cluster = Cluster.from_api_client(_client(kubeconfig), "mesh-bot")
     start = time.perf_counter()
@@ -109,9 +109,9 @@ def step_census(kubeconfig: str) -> dict[str, Any]:
 
 
 def step_wave(kubeconfig: str, kube_url: str, count: int) -> dict[str, Any]:
-    from bot.cluster import Cluster
-    from bot.restarts import restart_stamp
-    from bot.workloads import WorkloadRef
+    from bot.kube.cluster import Cluster
+    from bot.kube.restarts import restart_stamp
+    from bot.upgrade.cluster_facts import WorkloadRef
 
     cluster = Cluster.from_api_client(_client(kubeconfig), "mesh-bot")
     on_stable = [w for w in cluster.census.take().workloads_on("asm-1-22") if w.restartable]

@@ -17,14 +17,21 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.actions import ACTION_IDS, InvalidButtonValue, decode_value, phase_label
-from bot.approvals import ApprovalPolicy, Decision, Verdict, evaluate, expires_at, may_ask_again
-from bot.blocks import when
-from bot.commands import out_of_turn
-from bot.errors import GateRefused, StaleVersion
-from bot.runtime import Services, error_text
-from bot.store import Run
-from bot.upgrade import Action, allowed_actions
+from bot.runtime.services import Services, error_text
+from bot.slack.blocks import when
+from bot.slack.buttons import ACTION_IDS, InvalidButtonValue, decode_value, phase_label
+from bot.slack.command_text import out_of_turn
+from bot.upgrade.approvals import (
+    ApprovalPolicy,
+    Decision,
+    Verdict,
+    evaluate,
+    expires_at,
+    may_ask_again,
+)
+from bot.upgrade.errors import GateRefused, StaleVersion
+from bot.upgrade.phases import Action, allowed_actions
+from bot.upgrade.records import Run
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from bot.actions import phase_label
-from bot.blocks import Report, ReportSection, as_file, fits_in_blocks, render_report
-from bot.blocks_reports import (
+from bot.runtime.services import Services
+from bot.slack.blocks import Report, ReportSection, as_file, fits_in_blocks, render_report
+from bot.slack.buttons import phase_label
+from bot.slack.command_text import Command, Verb, out_of_turn
+from bot.slack.reporting import post_check
+from bot.slack.reports import (
     VersionsView,
     check_report,
     history_report,
@@ -21,15 +24,12 @@ from bot.blocks_reports import (
     tags_report,
     versions_report,
 )
-from bot.checks import take_check
-from bot.commands import Command, Verb, out_of_turn
-from bot.errors import GiveUp
-from bot.plan import Plan
-from bot.reporting import post_check
-from bot.runtime import Services
-from bot.store import Run
-from bot.upgrade import Action, Phase, RunKind, allowed_actions
-from bot.views import check_view, plan_view, sidecars_view, tags_view
+from bot.slack.views import check_view, plan_view, sidecars_view, tags_view
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
+from bot.upgrade.plan import Plan
+from bot.upgrade.records import Run
+from bot.workflow.checks import take_check
 from handlers.actions import decide
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.blocks import render_help
-from bot.commands import Command, ParseError, Verb, parse
-from bot.runtime import Services
+from bot.runtime.services import Services
+from bot.slack.blocks import render_help
+from bot.slack.command_text import Command, ParseError, Verb, parse
 from handlers import answers
 from handlers.answers import Asker
 

@@ -12,15 +12,15 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot.approvals import ApprovalPolicy, expires_at
-from bot.blocks import context, header, render_report, section, when
-from bot.blocks_reports import sidecars_report
-from bot.errors import MeshUpgradeError
-from bot.reporting import post_check
-from bot.runtime import Services
-from bot.store import Run
-from bot.upgrade import Action, Phase, allowed_actions
-from bot.views import sidecars_view
+from bot.runtime.services import Services
+from bot.slack.blocks import context, header, render_report, section, when
+from bot.slack.reporting import post_check
+from bot.slack.reports import sidecars_report
+from bot.slack.views import sidecars_view
+from bot.upgrade.approvals import ApprovalPolicy, expires_at
+from bot.upgrade.errors import MeshUpgradeError
+from bot.upgrade.phases import Action, Phase, allowed_actions
+from bot.upgrade.records import Run
 
 log = logging.getLogger(__name__)
 _bound: list[Services] = []

@@ -13,8 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bot.config import BotConfig, Secrets, load_config
-from bot.ops import DEFAULT_PORT
+from bot.config.settings import BotConfig, Secrets, load_config
+from bot.runtime.ops import DEFAULT_PORT
 from tests.deploy.manifests import DEPLOY, HA, Doc, of_kind, one, render
 
 KUBERNETES = "1.30.0"

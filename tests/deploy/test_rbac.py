@@ -19,12 +19,12 @@ from typing import Any
 import yaml
 from kubernetes import config as kube_config
 
-from bot.config import BotConfig
-from bot.engine import build_workflow
-from bot.leader import ElectionSettings, Elector
-from bot.permissions import KUBERNETES, leader_election
-from bot.store import create_store
-from bot.upgrade import Action, Phase
+from bot.cli.wiring import build_workflow
+from bot.config.settings import BotConfig
+from bot.kube.lease import ElectionSettings, Elector
+from bot.runtime.permissions import KUBERNETES, leader_election
+from bot.store.repository import create_store
+from bot.upgrade.phases import Action, Phase
 from meshsim.kube.cluster import KubeSim
 from meshsim.kube.requestinfo import RequestRecord
 from meshsim.kube.server import make_app

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from bot.permissions import SLACK_BOT_SCOPES
-from bot.upgrade import Phase
+from bot.runtime.permissions import SLACK_BOT_SCOPES
+from bot.upgrade.phases import Phase
 from handlers.commands import COMMAND
 from tests.deploy.manifests import DEPLOY
 from tests.e2e.slack_harness import ALICE, BOB, CAROL, running_bot

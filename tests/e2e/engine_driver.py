@@ -13,10 +13,10 @@ import argparse
 import sys
 import time
 
-from bot.config import load_config
-from bot.engine import build_workflow
-from bot.steps import Wait
-from bot.upgrade import Action, Phase
+from bot.cli.wiring import build_workflow
+from bot.config.settings import load_config
+from bot.upgrade.phases import Action, Phase
+from bot.workflow.steps import Wait
 
 APPROVER = "U0APPROVER"
 

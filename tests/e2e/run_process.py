@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from bot.engine import ENV_CA, ENV_TOKEN, ENV_URL
-from bot.sandbox import sandbox_config
+from bot.cli.sandbox import sandbox_config
+from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
 from tests.e2e.slack_harness import wait_until

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from bot.app import Bot, SlackAccess, build_bot
-from bot.config import BotConfig, SlackMode
-from bot.engine import ArmEndpoint
-from bot.runtime import Timing
-from bot.sandbox import sandbox_config
-from bot.store import Run
-from bot.upgrade import Phase
+from bot.cli.run import Bot, SlackAccess, build_bot
+from bot.cli.sandbox import sandbox_config
+from bot.cli.wiring import ArmEndpoint
+from bot.config.settings import BotConfig, SlackMode
+from bot.runtime.services import Timing
+from bot.upgrade.phases import Phase
+from bot.upgrade.records import Run
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
 from meshsim.slack.testing import wait_for

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.engine import ENV_CA, ENV_TOKEN, ENV_URL
+from bot.cli.main import main
+from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
 from meshsim.sim import MeshSim
 from tests.integration.conftest_workflow import CLUSTER, NEW, OLD, SPEED, arm_endpoint, write_config
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config
-from bot.engine import ENV_CA, ENV_TOKEN, ENV_URL, build_workflow
-from bot.store import Store, create_store
-from bot.upgrade import Action, Phase
+from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL, build_workflow
+from bot.config.settings import load_config
+from bot.store.repository import Store, create_store
+from bot.upgrade.phases import Action, Phase
 from meshsim.sim import MeshSim
 from tests.integration.conftest_workflow import (
     CLUSTER,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client as kube_client
 
-from bot.leader import ElectionSettings, Elector
+from bot.kube.lease import ElectionSettings, Elector
 from meshsim.sim import MeshSim
 from tests.e2e.slack_harness import wait_until
 from tests.e2e.test_ha_failover import kube_api

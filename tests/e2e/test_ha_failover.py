@@ -26,10 +26,10 @@ import yaml
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from bot.engine import ENV_CA, ENV_TOKEN, ENV_URL
-from bot.sandbox import sandbox_config
-from bot.store import Store, create_store
-from bot.upgrade import Phase
+from bot.cli.sandbox import sandbox_config
+from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
+from bot.store.repository import Store, create_store
+from bot.upgrade.phases import Phase
 from meshsim.kube.requestinfo import RequestRecord
 from meshsim.sim import MeshSim
 from meshsim.slack import seed

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.sandbox import sandbox_config
+from bot.cli.sandbox import sandbox_config
 from meshsim.sim import MeshSim
 from tests.e2e.run_process import BOT, secrets_env
 

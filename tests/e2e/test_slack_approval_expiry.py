@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.sandbox import APPROVERS
-from bot.upgrade import Phase
+from bot.cli.sandbox import APPROVERS
+from bot.upgrade.phases import Phase
 from tests.e2e.slack_harness import ALICE, BOB, Harness, running_bot, texts, wait_until
 
 POLICY = {"default": {"groups": [APPROVERS], "expires_after": "4s", "remind_before": "2s"}}

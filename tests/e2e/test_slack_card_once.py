@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete
 
-from bot.config import SlackMode
-from bot.models import SlackRefRow
-from bot.upgrade import Phase
+from bot.config.settings import SlackMode
+from bot.store.tables import SlackRefRow
+from bot.upgrade.phases import Phase
 from tests.e2e.slack_harness import ALICE, BOB, bot_for, running_bot, texts, wait_until
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.upgrade import Phase
+from bot.upgrade.phases import Phase
 from tests.e2e.slack_harness import ALICE, BOB, CAROL, running_bot, texts, wait_until
 from tests.integration.conftest_workflow import NEW, OLD, namespace_labels, tags
 

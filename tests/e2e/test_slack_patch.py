@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.upgrade import Phase
+from bot.upgrade.phases import Phase
 from handlers.jobs import check_patch_drift
 from tests.e2e.slack_harness import ALICE, BOB, Harness, running_bot, texts, wait_until
 from tests.integration.conftest_workflow import OLD, injector_image, pod_sidecars

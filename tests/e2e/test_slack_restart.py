@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.engine import ENV_CA, ENV_TOKEN, ENV_URL
-from bot.sandbox import sandbox_config
-from bot.store import Store, create_store
-from bot.upgrade import Phase
+from bot.cli.sandbox import sandbox_config
+from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
+from bot.store.repository import Store, create_store
+from bot.upgrade.phases import Phase
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
 from tests.e2e.slack_harness import (

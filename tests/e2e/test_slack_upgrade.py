@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.upgrade import Phase
+from bot.upgrade.phases import Phase
 from tests.e2e.slack_harness import ALICE, BOB, CAROL, MALLORY, Harness, running_bot, texts
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on, tags
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from azure.mgmt.containerservice import ContainerServiceClient
 
-from bot.aks import AksMesh
-from bot.aks_client import build_client
-from bot.aks_types import Operation, OperationStatus, OpState
+from bot.azure.client import build_client
+from bot.azure.mesh import AksMesh
+from bot.upgrade.mesh_facts import Operation, OperationStatus, OpState
 from meshsim.arm import ArmSim
 from meshsim.arm.testing import StaticTokenCredential
 from meshsim.catalogue import Catalogue

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from kubernetes import client, config
 
-from bot.cluster import Cluster
+from bot.kube.cluster import Cluster
 from meshsim.clock import SimClock
 from meshsim.kube.cluster import KubeSim
 from meshsim.kube.scenarios import bookinfo

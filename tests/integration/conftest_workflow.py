@@ -16,12 +16,13 @@ from typing import Any
 
 import yaml
 
-from bot.config import BotConfig
-from bot.engine import ArmEndpoint, build_workflow
-from bot.steps import StepResult, Wait
-from bot.store import Run, Store, create_store
-from bot.upgrade import Action
-from bot.workflow import Workflow, run_until_blocked
+from bot.cli.wiring import ArmEndpoint, build_workflow
+from bot.config.settings import BotConfig
+from bot.store.repository import Store, create_store
+from bot.upgrade.phases import Action
+from bot.upgrade.records import Run
+from bot.workflow.runner import Workflow, run_until_blocked
+from bot.workflow.steps import StepResult, Wait
 from meshsim.arm.calls import ArmCall
 from meshsim.kube.cluster import KubeSim
 from meshsim.kube.resources import by_kind

@@ -12,14 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.aks_errors import (
-    LIST_USER_CREDENTIALS,
-    READ_CLUSTER,
-    READ_UPGRADES,
-    WRITE_CLUSTER,
-)
-from bot.aks_types import OpState
-from bot.errors import GiveUp, RetryLater
+from bot.azure.errors import LIST_USER_CREDENTIALS, READ_CLUSTER, READ_UPGRADES, WRITE_CLUSTER
+from bot.upgrade.errors import GiveUp, RetryLater
+from bot.upgrade.mesh_facts import OpState
 from tests.integration.aks_harness import Arm, serve_arm
 
 CLUSTER_PATH = "*/managedClusters/aks1"

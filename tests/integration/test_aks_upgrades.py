@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.aks import AksMesh
-from bot.aks_types import Operation, OpState, Progress, complete_target
-from bot.errors import GiveUp
+from bot.azure.mesh import AksMesh
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.mesh_facts import Operation, OpState, Progress, complete_target
 from meshsim.catalogue import Catalogue, RevisionInfo
 from tests.integration.aks_harness import RG, Arm, operation_ended, serve_arm, wait_for
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bot.census_pool import CensusPool, PooledCensus
-from bot.errors import RetryLater
+from bot.kube.census_pool import CensusPool, PooledCensus
+from bot.upgrade.errors import RetryLater
 from tests.integration.cluster_sim import SimCluster, running, wait_for
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.restarts import restart_stamp
-from bot.workloads import WorkloadRef
+from bot.kube.restarts import restart_stamp
+from bot.upgrade.cluster_facts import WorkloadRef
 from meshsim.kube.cluster import KubeSim
 from meshsim.kube.resources import by_kind
 from meshsim.kube.scenarios import large

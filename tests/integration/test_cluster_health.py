@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.health import HealthReport
-from bot.restarts import restart_stamp
-from bot.workloads import WorkloadRef
+from bot.kube.restarts import restart_stamp
+from bot.upgrade.cluster_facts import HealthReport, WorkloadRef
 from tests.integration.cluster_sim import CANARY, SimCluster, running, wait_for
 
 PAYMENTS = WorkloadRef("Deployment", "payments", "payments-api")

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from bot.errors import GiveUp
+from bot.upgrade.errors import GiveUp
 from tests.integration.cluster_sim import CANARY, OWN_NAMESPACE, STABLE, SimCluster, running
 
 

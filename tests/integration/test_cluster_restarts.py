@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.restarts import RESTARTED_AT, restart_stamp
-from bot.workloads import WorkloadRef
+from bot.kube.restarts import RESTARTED_AT, restart_stamp
+from bot.upgrade.cluster_facts import WorkloadRef
 from tests.integration.cluster_sim import CANARY, STABLE, SimCluster, running
 
 WEB = WorkloadRef("Deployment", "frontend", "web")

@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import pytest
 
-from bot.errors import GiveUp
-from bot.tags import RevisionTag, same_webhook
+from bot.kube.tags import same_webhook
+from bot.upgrade.cluster_facts import RevisionTag
+from bot.upgrade.errors import GiveUp
 from meshsim.kube.resources import by_kind
 from meshsim.kube.tags import tag_webhook as reference_tag_webhook
 from tests.integration.cluster_sim import CANARY, STABLE, SimCluster, running

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli import main
-from bot.engine import ENV_CA, ENV_TOKEN, ENV_URL
-from bot.permissions import KUBERNETES
-from bot.sandbox import sandbox_config
+from bot.cli.main import main
+from bot.cli.sandbox import sandbox_config
+from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
+from bot.runtime.permissions import KUBERNETES
 from meshsim.faults import Faults
 from meshsim.kube.requestinfo import RequestAttributes, RequestLog
 from meshsim.kube.server import make_app

@@ -17,13 +17,13 @@ import pytest
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import Bot, SlackAccess, build_bot
-from bot.config import SlackMode
-from bot.engine import ArmEndpoint
-from bot.membership import Membership
-from bot.runtime import Timing
-from bot.sandbox import sandbox_config
-from bot.slack_client import build_client
+from bot.cli.run import Bot, SlackAccess, build_bot
+from bot.cli.sandbox import sandbox_config
+from bot.cli.wiring import ArmEndpoint
+from bot.config.settings import SlackMode
+from bot.runtime.services import Timing
+from bot.slack.client import build_client
+from bot.slack.membership import Membership
 from meshsim.slack import seed
 from meshsim.slack.testing import RunningSlack, wait_for
 from tests.e2e.slack_harness import texts

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.errors import RunConflict, StaleVersion
-from bot.sandbox import sandbox_config
-from bot.scheduler import Scheduler, check_id
-from bot.store import NewRun, Store, create_store
-from bot.upgrade import Phase, RunKind
+from bot.cli.sandbox import sandbox_config
+from bot.runtime.scheduler import Scheduler, check_id
+from bot.store.repository import Store, create_store
+from bot.upgrade.errors import RunConflict, StaleVersion
+from bot.upgrade.phases import Phase, RunKind
+from bot.upgrade.records import NewRun
 from tests.e2e.slack_harness import wait_until
 from tests.integration.postgres_env import postgres_url
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.steps import Wait
-from bot.upgrade import Action, Phase
+from bot.upgrade.phases import Action, Phase
+from bot.workflow.steps import Wait
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on, workflow_env
 
 CLUSTER_PUT = "*/managedClusters/*"

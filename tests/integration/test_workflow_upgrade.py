@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import GateRefused, NotAllowed, StaleVersion
-from bot.steps import Wait
-from bot.upgrade import Action, Phase
+from bot.upgrade.errors import GateRefused, NotAllowed, StaleVersion
+from bot.upgrade.phases import Action, Phase
+from bot.workflow.steps import Wait
 from meshsim.kube.resources import ResourceType
 from meshsim.kube.scenarios import deployment
 from tests.integration.conftest_workflow import (

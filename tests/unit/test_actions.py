@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions import (
+from bot.slack.buttons import (
     ACTION_IDS,
     APPROVE_COMPLETE,
     APPROVE_ROLLBACK,
@@ -14,7 +14,7 @@ from bot.actions import (
     decode_value,
     encode_value,
 )
-from bot.upgrade import Action
+from bot.upgrade.phases import Action
 
 
 def test_a_value_round_trips_through_the_codec() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.aks_types import (
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.mesh_facts import (
     MeshState,
     OpState,
     Progress,
@@ -17,7 +18,6 @@ from bot.aks_types import (
     start_target,
     status_from,
 )
-from bot.errors import GiveUp
 
 
 def state(*revisions: str, provisioning: str = "Succeeded", k8s: str = "1.30.7") -> MeshState:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.approvals import ApprovalPolicy, Decision, Verdict, evaluate, expires_at, remind_at
+from bot.upgrade.approvals import ApprovalPolicy, Decision, Verdict, evaluate, expires_at, remind_at
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 GROUP = "S0MESHAPPR"

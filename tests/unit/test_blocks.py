@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot.actions import ACTION_IDS, action_for_id, decode_value
-from bot.blocks import (
+from bot.slack.blocks import (
     TEXT_BUDGET,
     Report,
     ReportSection,
@@ -25,7 +24,8 @@ from bot.blocks import (
     render_step,
     to_dicts,
 )
-from bot.blocks_card import (
+from bot.slack.buttons import ACTION_IDS, action_for_id, decode_value
+from bot.slack.card import (
     ApprovalView,
     CardView,
     PendingApproval,
@@ -34,7 +34,8 @@ from bot.blocks_card import (
     progress_bar,
     render_card,
 )
-from bot.blocks_reports import (
+from bot.slack.command_text import Verb
+from bot.slack.reports import (
     CheckView,
     HpaSide,
     HpaView,
@@ -52,8 +53,7 @@ from bot.blocks_reports import (
     tags_report,
     versions_report,
 )
-from bot.commands import Verb
-from bot.upgrade import Action, Phase, RunKind, allowed_actions
+from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
 from meshsim.slack.blockkit import validate
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime, timedelta
 
-from bot.charts import census_chart
+from bot.slack.charts import census_chart
 
 PNG = b"\x89PNG\r\n\x1a\n"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

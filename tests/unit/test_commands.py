@@ -7,8 +7,8 @@ import string
 
 import pytest
 
-from bot.commands import Command, ParseError, Verb, out_of_turn, parse, usage
-from bot.upgrade import Action, Phase, RunKind
+from bot.slack.command_text import Command, ParseError, Verb, out_of_turn, parse, usage
+from bot.upgrade.phases import Action, Phase, RunKind
 
 CLUSTERS = ("aks-prod-weu", "aks-dev", "Staging")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import (
+from bot.config.file import ConfigError
+from bot.config.settings import (
     AccessMode,
     BotConfig,
     SlackMode,
@@ -17,9 +18,8 @@ from bot.config import (
     load_config,
     load_secrets,
 )
-from bot.config_file import ConfigError
-from bot.errors import GiveUp
-from bot.upgrade import Action
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.phases import Action
 
 VALID = """\
 database_url: sqlite:///var/lib/mesh-upgrade/bot.db

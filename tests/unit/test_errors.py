@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import GateRefused, GiveUp, RetryLater, RunConflict, StaleVersion, error_for_status
+from bot.upgrade.errors import (
+    GateRefused,
+    GiveUp,
+    RetryLater,
+    RunConflict,
+    StaleVersion,
+    error_for_status,
+)
 
 
 @pytest.mark.parametrize(("status", "delay"), [(409, 30.0), (429, 30.0), (500, 15.0), (503, 15.0)])

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import MASK, log_context, redact, setup_logging
+from bot.runtime.logs import MASK, log_context, redact, setup_logging
 
 SIGNING = "8f3e2b1c9d7a6f5e4d3c2b1a0f9e8d7c"  # a signing secret has no telltale shape
 

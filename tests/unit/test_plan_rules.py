@@ -7,12 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.aks_types import UpgradeOptions
-from bot.census import Census, WorkloadSidecars
-from bot.errors import GateRefused, GiveUp
-from bot.health import HealthReport, WorkloadHealth
-from bot.namespaces import NamespaceInjection
-from bot.plan import (
+from bot.upgrade.cluster_facts import (
+    Census,
+    HealthReport,
+    NamespaceInjection,
+    RevisionTag,
+    WorkloadHealth,
+    WorkloadRef,
+    WorkloadSidecars,
+)
+from bot.upgrade.errors import GateRefused, GiveUp
+from bot.upgrade.mesh_facts import UpgradeOptions
+from bot.upgrade.plan import (
     Observation,
     Plan,
     Settings,
@@ -24,8 +30,6 @@ from bot.plan import (
     restart_waves,
     tags_to_move,
 )
-from bot.tags import RevisionTag
-from bot.workloads import WorkloadRef
 
 OLD, NEW = "asm-1-22", "asm-1-23"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import GiveUp, RunConflict, StaleVersion
-from bot.store import NewRun, Store, create_store
-from bot.upgrade import Phase, RunKind
+from bot.store.repository import Store, create_store
+from bot.upgrade.errors import GiveUp, RunConflict, StaleVersion
+from bot.upgrade.phases import Phase, RunKind
+from bot.upgrade.records import NewRun
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

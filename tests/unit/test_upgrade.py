@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from bot.upgrade import (
+from bot.upgrade.phases import (
     TERMINAL,
     Action,
     Event,

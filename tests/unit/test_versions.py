@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import GiveUp
-from bot.versions import InvalidRevision, Revision, highest, lowest, sort_revisions
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.versions import InvalidRevision, Revision, highest, lowest, sort_revisions
 
 
 def test_revisions_sort_as_versions_not_as_strings() -> None:

@@ -1,0 +1,294 @@
+"""The bot's configuration: one YAML file read once into frozen objects, secrets from the env.
+
+People edit the file by hand, so every error names the file, the line and the key (how the
+file is read for that is bot/config_file.py; this module is the schema). Secrets
+(Slack tokens, the signing secret, a database password) are refused in the file: they come
+only from the environment (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, and
+MESH_UPGRADE_DATABASE_URL when the database URL carries a password).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.config.file import ConfigError, Problem, read_yaml, secrets_in_file, validation_problems
+from bot.upgrade.approvals import ApprovalPolicy
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.phases import Action
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# Namespaces the bot never restarts or relabels, whatever the scope says.
+ALWAYS_OUT_OF_SCOPE = frozenset({"kube-system", "aks-istio-system", "aks-istio-ingress",
+                                 "aks-istio-egress"})
+
+
+def _duration(value: Any) -> Any:
+    """Accept "90s", "5m", "1h30m", "2d" beside what pydantic takes (seconds, ISO 8601)."""
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or not any(match.groups()):
+        return value
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+
+
+def _slack_id(first: str, what: str, example: str) -> AfterValidator:
+    """Approvers and channels are matched by ID; a #name or @name would never match."""
+    pattern = re.compile(f"[{first}][A-Z0-9]{{2,}}")
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"expected a Slack {what} ID like {example}, not a name")
+        return value
+
+    return AfterValidator(check)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+UserId = Annotated[str, _slack_id("UW", "user", "U0123ABCD")]
+GroupId = Annotated[str, _slack_id("S", "user group", "S0123ABCD")]
+ChannelId = Annotated[str, _slack_id("CGD", "channel", "C0123ABCD")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SlackMode(StrEnum):
+    SOCKET = "socket"
+    HTTP = "http"
+
+
+class AccessMode(StrEnum):
+    KUBECONFIG = "kubeconfig"
+    IN_CLUSTER = "in_cluster"
+    ARM_CREDENTIALS = "arm_credentials"  # listClusterUserCredential, like az aks get-credentials
+
+
+class ApprovalConfig(_Model):
+    groups: tuple[GroupId, ...] = ()
+    users: tuple[UserId, ...] = ()
+    required: int = Field(default=1, ge=1)
+    expires_after: Duration = timedelta(hours=24)
+    remind_before: Duration = timedelta(hours=2)
+
+    @model_validator(mode="after")
+    def _someone_can_approve(self) -> ApprovalConfig:
+        if not self.groups and not self.users:
+            raise ValueError("name at least one approver group or user")
+        if not self.groups and self.required > len(self.users):
+            raise ValueError(f"required is {self.required} but only {len(self.users)} users")
+        if self.remind_before >= self.expires_after:
+            raise ValueError("remind_before must be shorter than expires_after")
+        return self
+
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy(self.groups, self.users, self.required, self.expires_after,
+                              self.remind_before)
+
+
+class TagsConfig(_Model):
+    stable: str = "prod-stable"
+    canary: str = "prod-canary"
+    use_tags: bool = True
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TagsConfig:
+        if self.stable == self.canary:
+            raise ValueError("the stable and canary tags must differ")
+        return self
+
+
+class RestartConfig(_Model):
+    max_concurrency: int = Field(default=5, ge=1, le=100)
+    progress_timeout: Duration = timedelta(minutes=10)
+
+
+class NamespacesConfig(_Model):
+    include: tuple[str, ...] = ()  # empty: every namespace with injected workloads
+    exclude: tuple[str, ...] = ()
+
+
+class PatchDriftConfig(_Model):
+    enabled: bool = True
+    cron: str = "0 8 * * 1-5"
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _valid(self) -> PatchDriftConfig:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"cron needs 5 fields (minute hour day month weekday): {self.cron!r}")
+        if self.timezone not in available_timezones():
+            raise ValueError(f"unknown timezone {self.timezone!r} (use e.g. Europe/Berlin)")
+        return self
+
+
+class AccessConfig(_Model):
+    mode: AccessMode = AccessMode.ARM_CREDENTIALS
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AccessConfig:
+        if (self.mode is AccessMode.KUBECONFIG) != (self.kubeconfig is not None):
+            raise ValueError("kubeconfig is required with mode kubeconfig, and only then")
+        return self
+
+
+class ClusterConfig(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    subscription_id: str = Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+    resource_group: str = Field(min_length=1)
+    cluster_name: str = Field(min_length=1)
+    channel: ChannelId
+    access: AccessConfig = AccessConfig()
+    approvals: dict[str, ApprovalConfig]
+    tags: TagsConfig = TagsConfig()
+    restart: RestartConfig = RestartConfig()
+    soak_time: Duration = timedelta(minutes=30)
+    namespaces: NamespacesConfig = NamespacesConfig()
+    check_interval: Duration = timedelta(minutes=5)
+    patch_drift: PatchDriftConfig = PatchDriftConfig()
+    bot_namespace: str = "mesh-upgrade-bot"
+
+    @field_validator("approvals")
+    @classmethod
+    def _every_action_has_a_policy(
+        cls, approvals: dict[str, ApprovalConfig]
+    ) -> dict[str, ApprovalConfig]:
+        actions = {a.value for a in Action}
+        if unknown := sorted(set(approvals) - actions - {"default"}):
+            raise ValueError(f"approvals for unknown actions {unknown}; "
+                             f"known: {sorted(actions)} and default")
+        if "default" not in approvals and (left := sorted(actions - set(approvals))):
+            raise ValueError(f"no approval policy for {left}; add them or a 'default'")
+        return approvals
+
+    @model_validator(mode="after")
+    def _bot_namespace_out_of_scope(self) -> ClusterConfig:
+        if self.bot_namespace in self.namespaces.include:
+            raise ValueError(f"namespaces.include lists the bot's own {self.bot_namespace}")
+        return self
+
+    def approval_policy(self, action: Action) -> ApprovalPolicy:
+        chosen = self.approvals.get(action.value) or self.approvals["default"]
+        return chosen.policy()
+
+    def out_of_scope(self) -> frozenset[str]:
+        return ALWAYS_OUT_OF_SCOPE | {self.bot_namespace} | set(self.namespaces.exclude)
+
+
+class LeaderElectionConfig(_Model):
+    """With more than one replica (PostgreSQL): a coordination.k8s.io Lease in the bot's
+    namespace elects the one replica that drives runs and runs jobs (bot/leader.py)."""
+
+    enabled: bool = False
+    namespace: str | None = None  # None: POD_NAMESPACE, the service account's, or the default
+    lease_name: str = Field(default="mesh-upgrade-bot-leader",
+                            pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    lease_duration: Duration = timedelta(seconds=15)
+    renew_deadline: Duration = timedelta(seconds=10)
+    retry_period: Duration = timedelta(seconds=2)
+    access: AccessConfig = AccessConfig(mode=AccessMode.IN_CLUSTER)
+
+    @model_validator(mode="after")
+    def _timings(self) -> LeaderElectionConfig:
+        # The kubernetes client's leaderelection.Config exits the process on these, and
+        # writes leaseDurationSeconds as an integer.
+        lease, renew = self.lease_duration.total_seconds(), self.renew_deadline.total_seconds()
+        retry = self.retry_period.total_seconds()
+        if lease != int(lease) or lease <= renew:
+            raise ValueError("lease_duration must be whole seconds, longer than renew_deadline")
+        if retry < 1 or renew <= 1.2 * retry:
+            raise ValueError("retry_period must be at least 1 s and renew_deadline longer "
+                             "than 1.2 x retry_period")
+        if self.access.mode is AccessMode.ARM_CREDENTIALS:
+            raise ValueError("the Lease lives in the bot's own cluster: use in_cluster or "
+                             "kubeconfig access")
+        return self
+
+
+class SlackConfig(_Model):
+    mode: SlackMode = SlackMode.SOCKET
+
+
+class BotConfig(_Model):
+    database_url: str = "sqlite:///mesh-upgrade.db"
+    slack: SlackConfig = SlackConfig()
+    leader_election: LeaderElectionConfig = LeaderElectionConfig()
+    clusters: tuple[ClusterConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> BotConfig:
+        names = [c.name for c in self.clusters]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"cluster names must be unique; repeated: {dupes}")
+        return self
+
+    def cluster(self, name: str) -> ClusterConfig:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.clusters)
+        raise GiveUp(f"There is no cluster '{name}'.", f"Known clusters: {known}.")
+
+
+class Secrets(BaseSettings):
+    """Only from the environment; which ones are required depends on the Slack mode."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    mesh_upgrade_database_url: SecretStr | None = None  # overrides database_url (a password)
+
+
+def load_secrets(mode: SlackMode) -> Secrets:
+    """Read the secrets from the environment; ConfigError names every one that is missing."""
+    secrets = Secrets()
+    needed = ["slack_bot_token", "slack_app_token" if mode is SlackMode.SOCKET
+              else "slack_signing_secret"]
+    if missing := [n.upper() for n in needed if getattr(secrets, n) is None]:
+        raise ConfigError([Problem("environment", 0, name, "is not set") for name in missing],
+                          f"Set them before starting the bot in {mode} mode.")
+    return secrets
+
+
+def database_url(config: BotConfig, secrets: Secrets) -> str:
+    override = reveal(secrets.mesh_upgrade_database_url)
+    return override if override is not None else config.database_url
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """An optional secret's value, only where it is handed to a client (or to the log mask)."""
+    return secret.get_secret_value() if secret is not None else None
+
+
+def load_config(path: str | Path) -> BotConfig:
+    """Parse and validate the YAML file; ConfigError lists every problem with file:line:key."""
+    file = str(path)
+    data, lines = read_yaml(file)
+    if problems := secrets_in_file(file, data, lines):
+        raise ConfigError(problems, "Secrets belong in the environment, not in the file.")
+    try:
+        return BotConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(file, lines, exc)) from None

@@ -1,0 +1,168 @@
+"""Sidecar census: which revision and proxy version every pod runs, and which pods drifted.
+
+A pod's injected revision is `revision` in its `sidecar.istio.io/status` annotation (never a
+tag name), its proxy is the `istio-proxy` container or a native-sidecar init container with
+`restartPolicy: Always` (istio-kube.md §3). A pod whose proxy image differs from its
+revision's injector image (`istio-sidecar-injector-<rev>` values `global.proxy.image`, §4)
+needs a restart: patch drift. Pods are streamed 500 per page as raw JSON (`bot/kubeio.py`)
+so that 20,000 pods are counted without building 20,000 client model objects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from kubernetes.client import CoreV1Api
+
+from bot.kube.pods import owner_of, pod_ready, pod_restarts
+from bot.kube.rest import KubeIO, Obj, paused_gc
+from bot.kube.tags import ISTIO_NAMESPACE
+from bot.upgrade.cluster_facts import Census, PodSidecar, WorkloadRef, WorkloadSidecars
+
+STATUS_ANNOTATION = "sidecar.istio.io/status"
+PROXY = "istio-proxy"
+INJECTOR_PREFIX = "istio-sidecar-injector-"
+
+
+
+
+
+
+
+
+def proxy_version(image: str) -> str:
+    """`…/proxyv2:1.22.5-distroless` → `1.22.5`; the tag itself if it has no variant."""
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else image
+    return tag.split("-", 1)[0].split("@", 1)[0]
+
+
+def injector_image(values: Obj) -> str | None:
+    """The proxy image new pods get, from an injector configmap's `values` (istio-kube.md §4)."""
+    glob = values.get("global") or {}
+    image = (glob.get("proxy") or {}).get("image") or "proxyv2"
+    if "/" in image:
+        return str(image)
+    hub, tag, variant = glob.get("hub"), str(glob.get("tag") or ""), glob.get("variant") or ""
+    if not hub or not tag:
+        return None
+    suffix = f"-{variant}" if variant and variant != "default" and not tag.endswith(variant) else ""
+    return f"{hub}/{image}:{tag}{suffix}"
+
+
+@dataclass
+class _Tally:
+    images: Mapping[str, str]
+    pods: int = 0
+    injected: int = 0
+    pages: int = 0
+    by_revision: Counter[str] = field(default_factory=Counter)
+    by_version: Counter[str] = field(default_factory=Counter)
+    by_namespace: dict[str, Counter[str]] = field(default_factory=dict)
+    workloads: dict[WorkloadRef, list[Any]] = field(default_factory=dict)
+    drift: list[PodSidecar] = field(default_factory=list)
+    revisions: dict[str, str | None] = field(default_factory=dict)  # status JSON -> revision
+    versions: dict[str, str] = field(default_factory=dict)  # image -> version
+
+    def add(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        revision = self._revision(meta.get("annotations"))
+        image = _proxy_image(pod.get("spec") or {}) if revision else None
+        version = self._version(image) if image else ""
+        workload, ready, restarts = owner_of(pod), pod_ready(pod), pod_restarts(pod)
+        namespace = meta.get("namespace", "")
+        self.pods += 1
+        counts = self.by_namespace.get(namespace)
+        if counts is None:
+            counts = self.by_namespace[namespace] = Counter()
+        counts[revision or ""] += 1
+        drifted = bool(revision and image and self.images.get(revision, image) != image)
+        if revision:
+            self.injected += 1
+            self.by_revision[revision] += 1
+            self.by_version[version] += 1
+        if drifted:
+            self.drift.append(PodSidecar(namespace, meta["name"], workload, revision, image,
+                                         ready, restarts))
+        acc = self.workloads.get(workload)
+        if acc is None:
+            acc = self.workloads[workload] = [0, 0, 0, Counter(), Counter(), 0]
+        acc[0] += 1
+        acc[1] += ready
+        acc[2] += restarts
+        acc[3][revision or ""] += 1
+        if version:
+            acc[4][version] += 1
+        acc[5] += drifted
+
+    def _revision(self, annotations: Obj | None) -> str | None:
+        raw = annotations.get(STATUS_ANNOTATION) if annotations else None
+        if raw is None:
+            return None
+        if raw not in self.revisions:
+            try:
+                status = orjson.loads(raw)
+                self.revisions[raw] = str(status.get("revision") or "default")
+            except (orjson.JSONDecodeError, AttributeError):
+                self.revisions[raw] = None
+        return self.revisions[raw]
+
+    def _version(self, image: str) -> str:
+        version = self.versions.get(image)
+        if version is None:
+            version = self.versions[image] = proxy_version(image)
+        return version
+
+    def result(self) -> Census:
+        workloads = {ref: WorkloadSidecars(ref, a[0], a[1], a[2], dict(a[3]), dict(a[4]), a[5])
+                     for ref, a in sorted(self.workloads.items())}
+        namespaces = {ns: dict(c) for ns, c in sorted(self.by_namespace.items())}
+        return Census(self.pods, self.injected, dict(self.by_revision), dict(self.by_version),
+                      namespaces, workloads, dict(self.images), tuple(self.drift), self.pages)
+
+
+def _proxy_image(spec: Obj) -> str | None:
+    for container in spec.get("containers") or ():
+        if container.get("name") == PROXY:
+            return str(container.get("image") or "") or None
+    for container in spec.get("initContainers") or ():
+        if container.get("name") == PROXY and container.get("restartPolicy") == "Always":
+            return str(container.get("image") or "") or None
+    return None
+
+
+class CensusReader:
+    def __init__(self, io: KubeIO, core: CoreV1Api,
+                 istio_namespace: str = ISTIO_NAMESPACE) -> None:
+        self.io, self.core, self.istio_namespace = io, core, istio_namespace
+
+    def injector_images(self) -> dict[str, str]:
+        """Revision → proxy image its injector gives new pods."""
+        data = self.io.raw("list", "configmaps", self.core.list_namespaced_config_map,
+                           self.istio_namespace)
+        images = {}
+        for cm in data.get("items") or []:
+            name = cm["metadata"]["name"]
+            values = (cm.get("data") or {}).get("values")
+            if name.startswith(INJECTOR_PREFIX) and values:
+                image = injector_image(orjson.loads(values))
+                if image:
+                    images[name.removeprefix(INJECTOR_PREFIX)] = image
+        return images
+
+    def take(self, namespace: str | None = None) -> Census:
+        """Count every pod (of one namespace, if given), page by page."""
+        tally = _Tally(self.injector_images())
+        if namespace is None:
+            pages = self.io.pages("pods", self.core.list_pod_for_all_namespaces)
+        else:
+            pages = self.io.pages("pods", self.core.list_namespaced_pod, namespace)
+        with paused_gc():  # the tally, like the parsed pages, holds no reference cycles
+            for items in pages:
+                tally.pages += 1
+                for pod in items:
+                    tally.add(pod)
+        return tally.result()

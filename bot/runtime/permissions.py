@@ -1,0 +1,156 @@
+"""Every permission the bot needs, in one place: Kubernetes RBAC, Azure RBAC and Slack scopes.
+
+`doctor` checks each of them (a SelfSubjectAccessReview per Kubernetes permission) and prints
+the rule to add for a missing one; deploy/'s RBAC test imports the same lists, so the shipped
+ClusterRole and what the code calls cannot drift apart. Each entry names the phases that need
+it: an operator who grants less learns which part of an upgrade will stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.azure.errors import (
+    LIST_USER_CREDENTIALS,
+    READ_CLUSTER,
+    READ_OPERATION,
+    READ_REVISIONS,
+    READ_UPGRADES,
+    WRITE_CLUSTER,
+)
+from bot.kube.control_plane import INGRESS_NAMESPACE
+from bot.kube.tags import ISTIO_NAMESPACE
+from bot.upgrade.phases import Phase
+
+ALL_NAMESPACES = ""  # an empty namespace: every namespace, or a cluster-scoped resource
+P = Phase
+PLAN = (P.PLANNED,)
+CHECKS = (P.CANARY_READY, P.VERIFYING, P.AWAITING_DECISION, P.PATCH_VERIFYING)
+RESTARTS = (P.ROLLING, P.ROLLING_BACK, P.PATCH_RESTARTING)
+TAGS = (P.STARTING, P.ROLLING, P.COMPLETING, P.ROLLING_BACK)
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One Kubernetes RBAC permission: `verb` on `group`/`resource` in `namespace`."""
+
+    verb: str
+    group: str  # "" is the core group
+    resource: str
+    namespace: str
+    phases: tuple[Phase, ...]
+    why: str
+
+    @property
+    def role_kind(self) -> str:
+        return "ClusterRole" if self.namespace == ALL_NAMESPACES else "Role"
+
+    def __str__(self) -> str:
+        where = f" in {self.namespace}" if self.namespace else " (cluster-wide)"
+        return f"{self.verb} {self.group or 'core'}/{self.resource}{where}"
+
+    def review_attributes(self) -> dict[str, str]:
+        """`spec.resourceAttributes` of a SelfSubjectAccessReview asking for this."""
+        attrs = {"verb": self.verb, "group": self.group, "resource": self.resource}
+        return {**attrs, "namespace": self.namespace} if self.namespace else attrs
+
+
+def _p(verbs: str, group: str, resource: str, namespace: str, phases: Iterable[Phase],
+       why: str) -> list[Permission]:
+    return [Permission(v, group, resource, namespace, tuple(phases), why) for v in verbs.split()]
+
+
+# What the Kubernetes adapter (bot/cluster.py and its modules) calls, verb by verb.
+KUBERNETES: tuple[Permission, ...] = tuple(
+    _p("list", "", "pods", ALL_NAMESPACES, (*PLAN, P.STARTING, *CHECKS, P.PATCH_PLANNED),
+       "sidecar census, workload health, istiod readiness")
+    + _p("list", "", "configmaps", ISTIO_NAMESPACE, (*PLAN, *CHECKS, P.PATCH_PLANNED),
+         "the injector's proxy image per revision")
+    + _p("get create", "", "configmaps", ISTIO_NAMESPACE, (P.STARTING,),
+         "copy the shared MeshConfig to the new revision")
+    + _p("delete", "", "configmaps", ISTIO_NAMESPACE, (P.COMPLETING, P.ROLLING_BACK),
+         "remove the shared MeshConfig of the revision that goes")
+    + _p("get list", "", "namespaces", ALL_NAMESPACES, (*PLAN, *RESTARTS, *CHECKS),
+         "which namespaces inject which revision")
+    + _p("patch", "", "namespaces", ALL_NAMESPACES, (P.ROLLING, P.ROLLING_BACK),
+         "relabel istio.io/rev on namespaces that use no tag")
+    + _p("list", "admissionregistration.k8s.io", "mutatingwebhookconfigurations",
+         ALL_NAMESPACES, (*PLAN, *TAGS, *CHECKS), "read the revision tags")
+    + _p("create update delete", "admissionregistration.k8s.io",
+         "mutatingwebhookconfigurations", ALL_NAMESPACES, TAGS,
+         "create and move the stable and canary tags (istioctl tag)")
+    + [perm for kind in ("deployments", "statefulsets", "daemonsets")
+       for perm in _p("get list watch patch", "apps", kind, ALL_NAMESPACES,
+                      (*RESTARTS, P.STARTING, *CHECKS),
+                      "rollout restart in waves and watch each rollout; workload health")]
+    + [perm for ns in (ISTIO_NAMESPACE, INGRESS_NAMESPACE)
+       for perm in _p("list", "autoscaling", "horizontalpodautoscalers", ns, CHECKS,
+                      "compare the control planes' autoscalers")]
+)
+
+
+def leader_election(namespace: str) -> tuple[Permission, ...]:
+    """The Lease that elects the active replica (bot/leader.py), in the bot's namespace."""
+    return tuple(_p("get create update", "coordination.k8s.io", "leases", namespace, (),
+                    "leader election between replicas"))
+
+
+@dataclass(frozen=True)
+class ArmAction:
+    """An Azure RBAC action on the managed cluster (or its location)."""
+
+    action: str
+    phases: tuple[Phase, ...]
+    why: str
+    checked: bool  # doctor can test it with a read; a write cannot be tested without writing
+
+
+ARM: tuple[ArmAction, ...] = (
+    ArmAction(READ_CLUSTER, tuple(Phase), "read the mesh revisions and cluster state", True),
+    ArmAction(READ_UPGRADES, PLAN, "the upgrades AKS offers (az aks mesh get-upgrades)", True),
+    ArmAction(READ_REVISIONS, PLAN, "revision compatibility (az aks mesh get-revisions)", True),
+    ArmAction(LIST_USER_CREDENTIALS, tuple(Phase),
+              "a kubeconfig for the cluster (access mode arm_credentials)", True),
+    ArmAction(WRITE_CLUSTER, (P.STARTING, P.COMPLETING, P.ROLLING_BACK),
+              "change the mesh revisions (start, complete, roll back)", False),
+    ArmAction(READ_OPERATION, (P.STARTING, P.COMPLETING, P.ROLLING_BACK),
+              "follow the long-running operation", False),
+)
+ARM_ROLE = "Azure Kubernetes Service Contributor Role"  # holds every action above
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    why: str
+
+
+# Bot token scopes (OAuth & Permissions > Bot Token Scopes), as x-oauth-scopes names them.
+SLACK_BOT_SCOPES: tuple[Scope, ...] = (
+    Scope("commands", "the /mesh-upgrade slash command"),
+    Scope("chat:write", "post and update the run card and its thread"),
+    Scope("files:write", "share charts and long reports (files_upload_v2)"),
+    Scope("usergroups:read", "resolve approver groups at click time"),
+    Scope("channels:read", "check that the bot is in each cluster's channel"),
+    Scope("channels:history", "find a run's card again after a crash (message metadata)"),
+)
+SLACK_APP_SCOPES: tuple[Scope, ...] = (
+    Scope("connections:write", "open Socket Mode connections"),
+)
+
+
+def rbac_rules(missing: Iterable[Permission]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Missing permissions as RBAC rules, merged per (role kind, namespace) and resource."""
+    verbs: dict[tuple[str, str, str, str], list[str]] = {}
+    for p in missing:
+        key = (p.role_kind, p.namespace, p.group, p.resource)
+        verbs.setdefault(key, [])
+        if p.verb not in verbs[key]:
+            verbs[key].append(p.verb)
+    rules: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (kind, namespace, group, resource), vs in verbs.items():
+        rules.setdefault((kind, namespace), []).append(
+            {"apiGroups": [group], "resources": [resource], "verbs": vs})
+    return rules

@@ -1,0 +1,144 @@
+"""The running bot without Slack's framework: store, engine, notifier, workers and timetable.
+
+`build_services` wires them; handlers receive the `Services` and hand work to `submit`, which
+runs it on the bot's own worker pool (never Bolt's listener threads) and turns any failure into
+an ephemeral answer: a known error says what and what to do, anything else only a reference id
+that is also in the log (no stack trace reaches the channel). With several replicas
+`activate`/`deactivate` (the Lease won or lost, bot/leader.py) start and stop the active work:
+driving runs and the scheduler's jobs; answering Slack and recording approvals go on regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.config.settings import BotConfig
+from bot.kube.census_pool import CensusPool
+from bot.runtime.driver import Driver
+from bot.runtime.scheduler import Scheduler
+from bot.slack.membership import Membership
+from bot.slack.notifier import Notifier
+from bot.slack.reporting import refresh_facts
+from bot.store.repository import Store
+from bot.upgrade.errors import MeshUpgradeError
+from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
+from bot.upgrade.records import Run
+from bot.workflow.runner import Workflow
+
+log = logging.getLogger(__name__)
+CENSUS_ON = frozenset({Phase.CANARY_READY, Phase.VERIFYING, Phase.PATCH_VERIFYING})
+
+
+def answer_failure(response_url: str | None, what: str, error: BaseException) -> None:
+    """A bug, not a MeshUpgradeError: the trace goes to the log under a fresh reference id, and
+    the person is told only that id (nothing of the trace reaches Slack)."""
+    reference = uuid.uuid4().hex[:10]
+    log.error("reference %s: %s", reference, what, exc_info=error)
+    Notifier.respond(response_url, f":x: Something went wrong on the bot's side (reference "
+                     f"`{reference}`). Nothing else was changed; tell the bot's operators the "
+                     "reference.")
+
+
+def error_text(exc: MeshUpgradeError) -> str:
+    return f":warning: {exc.message}" + (f"\n{exc.hint}" if exc.hint else "")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often the bot looks: production defaults; the sandbox and tests go faster."""
+
+    drive_every: float = 1.0  # the drive-runs job
+    max_wait: float = 30.0  # longest a driver waits before looking at a run again
+    check_every: dict[str, float] = field(default_factory=dict)  # cluster -> seconds
+
+
+@dataclass
+class Services:
+    config: BotConfig
+    store: Store
+    workflow: Workflow
+    notifier: Notifier
+    membership: Membership
+    scheduler: Scheduler
+    driver: Driver = field(init=False)
+    active: bool = field(default=False, init=False)  # drives runs and runs jobs: it leads
+    work: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="work"))
+    census_pool: CensusPool | None = None  # the worker process censuses run in, if any
+
+    def __post_init__(self) -> None:
+        self.driver = Driver(self.workflow, self.on_step)
+
+    def submit(self, respond_to: str | None, fn: Callable[..., Any], *args: Any) -> Future[None]:
+        """Run `fn(*args)` after the ack, on the bot's worker pool."""
+
+        def guarded() -> None:
+            try:
+                fn(*args)
+            except MeshUpgradeError as exc:
+                self.notifier.respond(respond_to, error_text(exc))
+            except Exception as exc:
+                answer_failure(respond_to, f"{getattr(fn, '__name__', fn)} failed", exc)
+
+        return self.work.submit(guarded)
+
+    def on_step(self, before: Run, after: Run) -> None:
+        """After a step: what the card shows, the thread, and the run's jobs."""
+        moved = before.phase is not after.phase
+        if moved or self.notifier.facts(after.id).planes == ():
+            census = after.phase in CENSUS_ON or is_terminal(after.phase)
+            try:
+                refresh_facts(self.workflow, self.notifier, after, census)
+            except MeshUpgradeError as exc:
+                log.warning("run %s: cannot read the cluster for the card: %s", after.id, exc)
+        self.notifier.sync(after.id)
+        self.reschedule(after)
+
+    def reschedule(self, run: Run) -> None:
+        """The run's jobs as its phase needs them, each approval's from when it was asked."""
+        asked = {a: self.notifier.requested_at(run, a)
+                 for a in allowed_actions(run.phase, run.kind) - {Action.CANCEL}}
+        self.scheduler.reconcile(run, asked)
+
+    def start(self, active: bool = True) -> None:
+        """Start; a replica waiting for the Lease starts passive (`active=False`)."""
+        self.driver.pause()
+        self.scheduler.start(paused=True)
+        if active:
+            self.activate()
+
+    def activate(self) -> None:
+        self.active = True
+        self.driver.resume()
+        self.scheduler.activate()
+        for run in self.store.active_runs():
+            self.driver.poke(run.id)
+
+    def deactivate(self) -> None:
+        self.active = False
+        self.driver.pause()
+        self.scheduler.deactivate()
+
+    def close(self) -> None:
+        self.driver.close()
+        self.scheduler.shutdown()
+        self.work.shutdown(wait=False, cancel_futures=True)
+        if self.census_pool is not None:
+            self.census_pool.close()
+
+
+def build_services(config: BotConfig, store: Store, workflow: Workflow, client: WebClient,
+                   database_url: str, timing: Timing | None = None) -> Services:
+    timing = timing or Timing()
+    scheduler = Scheduler(config, database_url, timing.drive_every, timing.check_every)
+    services = Services(config, store, workflow, Notifier(client, store, config),
+                        Membership(client), scheduler)
+    services.driver.max_wait = timing.max_wait
+    return services

@@ -1,0 +1,135 @@
+"""The bot's Slack Web API clients (one builder, counting failed calls for `/metrics` when
+asked), and doctor's checks.
+
+Slack answers most method errors with HTTP 200 and `ok: false`, which slack_sdk raises as
+SlackApiError after its retry handlers have run; a subclass of WebClient sees each of them,
+and connection errors too, exactly once per call (after retries), whatever method was called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.web import SlackResponse
+
+from bot.runtime.metrics import record_api_error
+
+TIMEOUT = 30
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """What every Slack client of the bot retries: dropped connections, and 429s as Slack says
+    (`RateLimitErrorRetryHandler` sleeps in the calling thread: never on an ack path)."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5)]
+
+
+class CountingWebClient(WebClient):
+    def api_call(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().api_call(*args, **kwargs)
+        except (SlackClientError, OSError):  # SlackApiError is a SlackClientError
+            record_api_error("slack")
+            raise
+
+
+def build_client(token: str, base_url: str | None = None, *, counting: bool = False
+                 ) -> WebClient:
+    """A WebClient with the bot's retry handlers and timeout; `counting`: the bot's own, whose
+    failed calls `/metrics` counts (doctor's one-off checks are not counted)."""
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    kind = CountingWebClient if counting else WebClient
+    return kind(token=token, timeout=TIMEOUT, retry_handlers=retry_handlers(), **kwargs)
+
+
+def ack_kind(body: Any) -> str:
+    """What a Slack request was, for the ack latency histogram's `kind` label."""
+    if not isinstance(body, dict):
+        return "other"
+    if body.get("command"):
+        return "command"
+    kind = str(body.get("type") or "")
+    if kind in ("block_actions", "view_submission", "view_closed", "shortcut",
+                "message_action", "block_suggestion"):
+        return "interaction"
+    return "event" if kind == "event_callback" else "other"
+
+
+# --- what `doctor` asks Slack ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """A token as Slack sees it: refused (`error`), or whose it is and its granted scopes."""
+
+    error: str = ""
+    who: str = ""
+    name: str = ""  # the bot user's name, for `/invite @name`
+    scopes: tuple[str, ...] | None = None  # None: Slack sent no x-oauth-scopes header
+
+
+def check_bot_token(token: str, base_url: str | None = None) -> TokenCheck:
+    """auth.test; Slack names the token's scopes in the `x-oauth-scopes` response header."""
+    response, error = _ask(lambda c: c.auth_test(), token, base_url)
+    if response is None:
+        return TokenCheck(error=error)
+    who = f"{response.get('user')} ({response.get('user_id')}) in {response.get('team')}"
+    return TokenCheck(who=who, name=str(response.get("user") or ""),
+                      scopes=_scopes(response.headers))
+
+
+def check_app_token(token: str, base_url: str | None = None) -> TokenCheck:
+    """apps.connections.open, what Socket Mode calls first (the URL it hands out is unused)."""
+    response, error = _ask(lambda c: c.apps_connections_open(app_token=token), token, base_url)
+    if response is None:
+        return TokenCheck(error=error)
+    return TokenCheck(who="may open Socket Mode connections", scopes=_scopes(response.headers))
+
+
+def channel_membership(token: str, channel: str, base_url: str | None = None
+                       ) -> tuple[bool, str]:
+    """(the bot is a member, the channel's name or Slack's error)."""
+    info, error = _ask(lambda c: c.conversations_info(channel=channel), token, base_url)
+    if info is None:
+        return False, error
+    data = info.get("channel") or {}
+    return bool(data.get("is_member")), f"#{data.get('name', channel)}"
+
+
+def usergroup_ids(token: str, base_url: str | None = None) -> tuple[frozenset[str], str]:
+    """(ids of the workspace's user groups, Slack's error if it would not list them)."""
+    found, error = _ask(lambda c: c.usergroups_list(), token, base_url)
+    if found is None:
+        return frozenset(), error
+    return frozenset(str(g.get("id")) for g in found.get("usergroups") or []), ""
+
+
+def _ask(call: Callable[[WebClient], SlackResponse], token: str, base_url: str | None
+         ) -> tuple[SlackResponse | None, str]:
+    """(Slack's answer, "") or (None, Slack's error code, or why Slack was not reached)."""
+    try:
+        return call(build_client(token, base_url)), ""
+    except SlackApiError as exc:
+        return None, str(exc.response.get("error") or exc)
+    except (SlackClientError, OSError) as exc:
+        return None, f"Slack unreachable: {exc}"
+
+
+def _scopes(headers: Any) -> tuple[str, ...] | None:
+    """The `x-oauth-scopes` header, whatever case the server (or a proxy) gave its name."""
+    items = headers.items() if hasattr(headers, "items") else ()
+    value = next((v for k, v in items if str(k).lower() == "x-oauth-scopes"), None)
+    if value is None:
+        return None
+    if isinstance(value, list):  # slack_sdk keeps some headers as lists of values
+        value = ",".join(value)
+    return tuple(s.strip() for s in str(value).split(",") if s.strip())

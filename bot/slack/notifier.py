@@ -1,0 +1,299 @@
+"""Everything the bot says in Slack: the run's card, its thread, files, ephemeral answers.
+
+One root message per run, edited in place with `chat.update` (its channel and ts live in the
+store's slack_ref, so a restarted bot finds the same card and thread); every audit entry of the
+run becomes one reply in that thread, posted once (a cursor in the store). 429s are retried as
+Slack says (`RateLimitErrorRetryHandler` sleeps in the calling thread: never call this from an
+ack path). `not_in_channel` becomes an error that tells people to invite the bot. Replicas
+share the store, so posting the card and each reply is claimed there first: the per-run lock
+below only orders this process's threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+from slack_sdk.webhook import WebhookClient
+
+from bot.config.identity import replica_identity
+from bot.config.settings import BotConfig
+from bot.slack.blocks import (
+    Report,
+    StepStatus,
+    StepView,
+    as_file,
+    escape,
+    fits_in_blocks,
+    render_report,
+    render_step,
+    to_dicts,
+)
+from bot.slack.card import card_fallback_text, render_card
+from bot.slack.client import retry_handlers
+from bot.slack.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
+from bot.store.repository import Store
+from bot.upgrade.approvals import expires_at
+from bot.upgrade.errors import GiveUp
+from bot.upgrade.phases import Action, allowed_actions
+from bot.upgrade.records import AuditEntry, Run, SlackRef
+
+log = logging.getLogger(__name__)
+FACTS_KEY, CURSOR_KEY = "slack.card_facts", "slack.audit_cursor"
+CARD_CLAIM_KEY = "slack.card_claim"
+CARD_CLAIM_WAIT = 10.0  # seconds another replica gets to post the card it claimed
+CARD_EVENT = "mesh_upgrade_card"  # the card's message metadata: {"run_id", "nonce"}
+CARD_SEARCH_PAGES = 3  # history pages of 100 searched for a card whose ts was not saved
+CARD_SEARCH_SKEW = 300.0  # seconds: clock skew between the bot and Slack's message ts
+_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
+class NotInChannel(GiveUp):
+    def __init__(self, channel: str, error: str) -> None:
+        super().__init__(f"The bot cannot post in <#{channel}> ({error}).",
+                         f"Invite it: type `/invite @meshbot` in <#{channel}>, then try again.")
+        self.channel = channel
+
+
+class Notifier:
+    def __init__(self, client: WebClient, store: Store, config: BotConfig) -> None:
+        self.client, self.store, self.config = client, store, config
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._shown: dict[int, str] = {}  # run id -> hash of the card last sent
+
+    def _lock(self, run_id: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(run_id, threading.Lock())
+
+    # --- the card and the thread -----------------------------------------------------------
+
+    def sync(self, run_id: int) -> SlackRef:
+        """Post the run's card (or edit it), then its audit entries not yet in the thread."""
+        with self._lock(run_id):
+            ref = self._card(run_id)
+            self._post_audit(run_id, ref)
+            return ref
+
+    def _card(self, run_id: int) -> SlackRef:
+        run = self.store.get_run(run_id)
+        view = card_view(run, self.facts(run_id), approvals_from_audit(
+            self.store.audit_log(run_id=run_id)), self.needs(run),
+            wave_progress(run.phase, self.store.steps(run_id)))
+        blocks, text = to_dicts(render_card(view)), card_fallback_text(view)
+        digest = hashlib.sha256(json.dumps([blocks, text]).encode()).hexdigest()
+        ref = self.store.slack_ref(run_id)
+        if ref is None:
+            ref, posted = self._post_card(run, blocks, text)
+            if posted:
+                self._shown[run_id] = digest
+                return ref
+        if self._shown.get(run_id) != digest:
+            self._call("chat_update", ref.channel, ts=ref.root_ts, blocks=blocks, text=text)
+        self._shown[run_id] = digest
+        return ref
+
+    def _post_card(self, run: Run, blocks: list[dict[str, Any]], text: str
+                   ) -> tuple[SlackRef, bool]:
+        """The root card, posted once: whichever replica claims it first, and even across a
+        crash between posting it and saving its ts. Returns (ref, posted by this call).
+
+        The claim holds a nonce that the card carries in its message `metadata`. A claim
+        without a saved ts means the card may already be in the channel (its poster died
+        before saving the ts, or is about to save it): the recent history is searched for the
+        nonce before anything is posted, and again after CARD_CLAIM_WAIT for a live claimer.
+        History is read back only on this rare path (conversations.history is rate limited)."""
+        mine = {"by": replica_identity(), "nonce": uuid.uuid4().hex,
+                "at": datetime.now(UTC).isoformat()}
+        claim = mine
+        if not self.store.claim_step(run.id, CARD_CLAIM_KEY, mine):
+            claim = self.store.step(run.id, CARD_CLAIM_KEY)
+            found = self._adopt_card(run, claim) or self._wait_for_card(run, claim)
+            if found is not None:
+                return found, False
+            log.warning("run %s: the card claimed by %s never came; posting it", run.id,
+                        claim.get("by") if isinstance(claim, dict) else claim)
+        channel = self.config.cluster(run.cluster).channel
+        nonce = claim.get("nonce") if isinstance(claim, dict) else None
+        marker = {"event_type": CARD_EVENT,
+                  "event_payload": {"run_id": run.id, "nonce": nonce or mine["nonce"]}}
+        posted = self._call("chat_postMessage", channel, blocks=blocks, text=text,
+                            metadata=marker)
+        return self.store.set_slack_ref(run.id, channel, posted["ts"], posted["ts"]), True
+
+    def _wait_for_card(self, run: Run, claim: Any) -> SlackRef | None:
+        deadline = time.monotonic() + CARD_CLAIM_WAIT
+        while time.monotonic() < deadline:
+            if (ref := self.store.slack_ref(run.id)) is not None:
+                return ref
+            time.sleep(0.1)
+        return self._adopt_card(run, claim)
+
+    def _adopt_card(self, run: Run, claim: Any) -> SlackRef | None:
+        """The card of an earlier claim, if it is in the channel: its ts is saved now."""
+        if (ref := self.store.slack_ref(run.id)) is not None:
+            return ref
+        if not isinstance(claim, dict) or not claim.get("nonce"):
+            return None
+        channel = self.config.cluster(run.cluster).channel
+        ts = self._find_card(channel, run.id, claim)
+        if ts is None:
+            return None
+        log.info("run %s: found its card %s, posted before a crash or by another replica",
+                 run.id, ts)
+        return self.store.set_slack_ref(run.id, channel, ts, ts)
+
+    def _find_card(self, channel: str, run_id: int, claim: dict[str, Any]) -> str | None:
+        """The ts of the card carrying the claim's nonce in its metadata, or None."""
+        oldest = datetime.fromisoformat(claim["at"]).timestamp() - CARD_SEARCH_SKEW
+        cursor = None
+        try:
+            for _ in range(CARD_SEARCH_PAGES):
+                page = self.client.conversations_history(
+                    channel=channel, oldest=f"{oldest:.6f}", limit=100, cursor=cursor,
+                    include_all_metadata=True)
+                for message in page.get("messages") or []:
+                    meta = message.get("metadata") or {}
+                    if meta.get("event_type") == CARD_EVENT and meta.get("event_payload") == \
+                            {"run_id": run_id, "nonce": claim["nonce"]}:
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not page.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:  # e.g. no channels:history scope: a card beats none
+            log.warning("run %s: cannot look for a card posted before a crash: %s",
+                        run_id, exc.response.get("error"))
+        return None
+
+    def needs(self, run: Run) -> tuple[Need, ...]:
+        """Approvals each allowed action has and needs at the run's current version."""
+        cfg = self.config.cluster(run.cluster)
+        now = datetime.now(UTC)
+        out = []
+        for action in sorted(allowed_actions(run.phase, run.kind), key=list(Action).index):
+            policy = cfg.approval_policy(action)
+            have = len(self.store.approvals(run.id, action.value, run.version))
+            until = expires_at(policy, self.requested_at(run, action))
+            # A cancel is never asked for ahead: the click is the request, so it never expires.
+            out.append(Need(action, have, policy.required, until,
+                            until <= now and action is not Action.CANCEL))
+        return tuple(out)
+
+    def requested_at(self, run: Run, action: Action) -> datetime:
+        """When `action` was last asked for: entering the phase, or a later request."""
+        entered = self.store.history(run.id)[-1].at
+        asked = [e.at for e in self.store.audit_log(run_id=run.id)
+                 if e.what == f"requested {action.value}"]
+        return max([entered, *asked])
+
+    def _post_audit(self, run_id: int, ref: SlackRef) -> None:
+        cursor = int(self.store.step(run_id, CURSOR_KEY) or 0)
+        entries = [e for e in self.store.audit_log(run_id=run_id, limit=100_000) if e.id > cursor]
+        if not entries:
+            return
+        # At most once: the cursor moves before posting, so a crash loses replies, never
+        # repeats them (a repeated "ARM PUT" reply would read as a second PUT).
+        self.store.put_step(run_id, CURSOR_KEY, entries[-1].id)
+        for entry in entries:  # another replica may have read the same cursor: claim each
+            if self.store.claim_step(run_id, f"slack.reply.{entry.id}", True):
+                self._reply(ref, render_step(step_of(entry)), entry.what)
+
+    def reply(self, run_id: int, blocks: Sequence[Block], text: str) -> str:
+        ref = self.sync(run_id)
+        with self._lock(run_id):
+            return self._reply(ref, blocks, text)
+
+    def _reply(self, ref: SlackRef, blocks: Sequence[Block], text: str) -> str:
+        posted = self._call("chat_postMessage", ref.channel, thread_ts=ref.thread_ts or ref.root_ts,
+                            blocks=to_dicts(blocks), text=text[:3000])
+        return str(posted["ts"])
+
+    def report(self, run_id: int, report: Report) -> None:
+        """A report in the thread: as blocks when it fits, else a summary and the file."""
+        if fits_in_blocks(report.text):
+            self.reply(run_id, render_report(report), report.title)
+            return
+        self.reply(run_id, render_report(Report(report.title, report.summary)), report.title)
+        name, content = as_file(report)
+        self.upload(run_id, name, content.encode(), report.title)
+
+    def upload(self, run_id: int, filename: str, content: bytes, title: str) -> None:
+        ref = self.sync(run_id)
+        self._call("files_upload_v2", ref.channel, thread_ts=ref.thread_ts or ref.root_ts,
+                   content=content, filename=filename, title=title)
+
+    def facts(self, run_id: int) -> CardFacts:
+        return CardFacts.from_json(self.store.step(run_id, FACTS_KEY))
+
+    def set_facts(self, run_id: int, facts: CardFacts) -> None:
+        self.store.put_step(run_id, FACTS_KEY, facts.to_json())
+
+    # --- outside a run ----------------------------------------------------------------------
+
+    def post(self, channel: str, blocks: Sequence[Block], text: str) -> str:
+        return str(self._call("chat_postMessage", channel, blocks=to_dicts(blocks),
+                              text=text[:3000])["ts"])
+
+    def share_file(self, channel: str, filename: str, content: bytes, title: str) -> None:
+        self._call("files_upload_v2", channel, content=content, filename=filename, title=title)
+
+    @staticmethod
+    def respond(response_url: str | None, text: str, blocks: Sequence[Block] = ()) -> None:
+        """An ephemeral answer to the person who typed or clicked (Bolt's respond(), without
+        Bolt). Used at most a few times per interaction: Slack allows 5 per response_url."""
+        if not response_url:
+            return
+        hook = WebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
+        try:
+            hook.send(text=text[:3000], blocks=to_dicts(blocks) or None,
+                      response_type="ephemeral", replace_original=False)
+        except OSError as exc:
+            log.warning("response_url answer failed: %s", exc)
+
+    def _call(self, method: str, channel: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(channel=channel, **kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in _CHANNEL_ERRORS:
+                raise NotInChannel(channel, error) from None
+            raise
+
+
+def step_of(entry: AuditEntry) -> StepView:
+    """One audit entry as a thread reply: what, by whom (a person or the bot), when."""
+    person = entry.actor if entry.actor.startswith(("U", "W")) else None
+    refused = entry.what.startswith(("refused", "paused", "complete refused", "ARM operation f",
+                                     "expired:"))
+    status = StepStatus.FAILED if refused else StepStatus.DONE
+    return StepView(entry.what, status, _detail(entry.detail), person, entry.at,
+                    _command(entry))
+
+
+def _detail(detail: Any) -> str:
+    if not isinstance(detail, dict):
+        return ""
+    shown = {k: v for k, v in detail.items() if k not in ("plan", "api_requests") and v}
+    parts = [f"{k}: {_short(v)}" for k, v in list(shown.items())[:6]]
+    return "\n".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return escape(text if len(text) <= 300 else text[:299] + "…")
+
+
+def _command(entry: AuditEntry) -> str | None:
+    what = entry.what
+    return what if what.startswith(("kubectl ", "istioctl ")) else None
+

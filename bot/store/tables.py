@@ -1,0 +1,250 @@
+"""The SQLAlchemy tables behind bot/store.py, the engine, and how the schema is installed.
+
+Kept apart from the store so the store reads as rules (one active run per cluster, optimistic
+versions, append-only audit) and this file as the shape of the data. Only store.py imports it.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.upgrade.phases import Phase, RunKind
+from bot.upgrade.records import Approval, AuditEntry, PhaseChange, Run, SlackRef
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, aware UTC out; SQLite keeps no offset, so it stores naive UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UtcDateTime}
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_rev: Mapped[str] = mapped_column(String(32))
+    to_rev: Mapped[str] = mapped_column(String(32))
+    phase: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]]
+    plan: Mapped[dict[str, Any]]
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    pause_hint: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    # SQLAlchemy adds "AND version = :old" to every UPDATE and bumps it: the optimistic lock.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ActiveRunRow(Base):
+    """The per-cluster lock: the primary key makes a second active run impossible."""
+
+    __tablename__ = "active_runs"
+
+    cluster: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), unique=True)
+    since: Mapped[datetime]
+
+
+class PhaseChangeRow(Base):
+    __tablename__ = "phase_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    from_phase: Mapped[str | None] = mapped_column(String(32))
+    to_phase: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(64))
+    why: Mapped[str] = mapped_column(Text)
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("run_id", "action", "run_version", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    run_version: Mapped[int] = mapped_column(Integer)
+
+
+class AuditRow(Base):
+    """Append-only: the store has no update or delete, and triggers refuse them in SQL too."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    cluster: Mapped[str] = mapped_column(String(200), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    what: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]
+
+
+class SlackRefRow(Base):
+    __tablename__ = "slack_refs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    root_ts: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class StepStateRow(Base):
+    __tablename__ = "step_state"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$",
+        "DROP TRIGGER IF EXISTS audit_append_only ON audit",
+        "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+        "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    ],
+}
+
+
+# --- the frozen records callers get instead of rows ----------------------------------------
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def to_run(r: RunRow) -> Run:
+    return Run(r.id, r.cluster, RunKind(r.kind), r.from_rev, r.to_rev, Phase(r.phase),
+               r.requested_by, copy.deepcopy(r.options), copy.deepcopy(r.plan), r.pause_reason,
+               r.pause_hint, r.version, r.created_at, r.updated_at)
+
+
+def to_change(r: PhaseChangeRow) -> PhaseChange:
+    before = None if r.from_phase is None else Phase(r.from_phase)
+    return PhaseChange(r.run_id, before, Phase(r.to_phase), r.at, r.by, r.why)
+
+
+def to_approval(r: ApprovalRow) -> Approval:
+    return Approval(r.run_id, r.action, r.user_id, r.at, r.run_version)
+
+
+def to_audit(r: AuditRow) -> AuditEntry:
+    return AuditEntry(r.id, r.run_id, r.cluster, r.actor, r.what, r.at, copy.deepcopy(r.detail))
+
+
+def to_slack_ref(r: SlackRefRow) -> SlackRef:
+    return SlackRef(r.run_id, r.channel, r.root_ts, r.thread_ts)
+
+
+# --- engine and schema ----------------------------------------------------------------------
+
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite is tuned so that several processes can share the file;
+    a server's connections are checked before use (a restarted PostgreSQL drops them all)."""
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL lets readers and one writer share the file across processes; BEGIN IMMEDIATE
+    takes the write lock up front, because in WAL a deferred reader that later writes gets
+    SQLITE_BUSY at once instead of waiting (sqlite.org/wal.html, "busy_timeout")."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite must not issue its own BEGIN
+        for pragma in ("journal_mode=WAL", f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+                       "foreign_keys=ON"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+SCHEMA_LOCK = 0x6D657368  # "mesh": a PostgreSQL advisory lock id for schema changes
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialise schema changes across processes until the transaction ends: replicas that
+    start together would otherwise both see a table missing and both create it (PostgreSQL
+    then fails one with a unique violation on pg_type). SQLite's write lock does this already."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+
+
+def install_schema(engine: Engine) -> None:
+    """Create missing tables and the audit triggers, in one transaction (safe to repeat)."""
+    with engine.begin() as conn:
+        lock_schema(conn)
+        Base.metadata.create_all(conn)
+        for statement in _APPEND_ONLY.get(engine.dialect.name, []):
+            conn.exec_driver_sql(statement)

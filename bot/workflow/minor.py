@@ -1,0 +1,204 @@
+"""The steps of a minor-revision canary upgrade, one function per phase.
+
+Each function does at most one side effect per call and returns what happened; sub-steps that
+are already done (by the records in step state, or by what the cluster shows) are skipped.
+The order inside each phase is the procedure's (seed/procedure.md, steps 2-9).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.upgrade.errors import GateRefused, RetryLater
+from bot.upgrade.phases import Action, Event, Phase
+from bot.upgrade.plan import (
+    Observation,
+    Waves,
+    canary_namespaces,
+    check_complete,
+    check_rolled_back,
+    namespace_moves,
+    restart_waves,
+    tags_to_move,
+)
+from bot.workflow.steps import Ctx, Paused, StepResult, Wait, arm_change, run_waves
+
+GATE_RETRY_SECONDS = 3.0  # old pods may still be terminating when the last wave is done
+GATE_PATIENCE = 20  # gate checks before a rollback waits for a person instead
+
+
+def planned(ctx: Ctx) -> StepResult:
+    return ctx.result("waiting for approval to start", Wait.APPROVAL, actions=(Action.START,))
+
+
+def starting(ctx: Ctx) -> StepResult:
+    old, new = ctx.plan.current, ctx.plan.target
+    if ctx.get("shared_config") is None:
+        copy = ctx.cluster.control_plane.copy_shared_config(old, new)
+        ctx.put("shared_config", copy.outcome)
+        if copy.outcome != "no-source":
+            ctx.audit(f"shared MeshConfig {copy.source} -> {copy.target}: {copy.outcome}")
+    done = arm_change(ctx, "put", (old, new))
+    if done is not None:
+        return done
+    if ctx.plan.use_tags and (moved := _ensure_tags(ctx, old, new)):
+        return moved
+    return _await_control_plane(ctx, old, new)
+
+
+def _ensure_tags(ctx: Ctx, old: str, new: str) -> StepResult | None:
+    tags = ctx.cluster.tags
+    changes = [tags.set(ctx.plan.stable_tag, old), tags.set(ctx.plan.canary_tag, new)]
+    made = [c for c in changes if c.changed]
+    for c in made:
+        ctx.audit(f"istioctl tag set {c.tag} --revision {c.revision}",
+                  {"webhook": c.webhook, "previous": c.previous})
+    return ctx.result(f"tags: {', '.join(f'{c.tag} -> {c.revision}' for c in made)}") if made \
+        else None
+
+
+def _await_control_plane(ctx: Ctx, old: str, new: str) -> StepResult:
+    plane = ctx.cluster.control_plane
+    want = {g.name.removesuffix(f"-{old}") for g in plane.status(old).gateways}
+    status = plane.status(new)
+    have = {g.name.removesuffix(f"-{new}") for g in status.gateways}
+    if status.ready and want <= have:
+        return ctx.move(Event.CONTROL_PLANE_READY, f"istiod-{new} and its gateways are Ready")
+    since = ctx.get("waiting_since") or ctx.claim("waiting_since", ctx.now().isoformat())
+    waited = ctx.now().timestamp() - _parse(since)
+    limit = ctx.config.restart.progress_timeout.total_seconds()
+    missing = [status.istiod.message] + [f"{g.name}: {g.message}" for g in status.gateways
+                                         if not g.is_ready]
+    missing += [f"no gateway {m}-{new} yet" for m in sorted(want - have)]
+    if waited > limit:
+        raise Paused(f"The {new} control plane is not Ready after {waited:.0f} s: "
+                     f"{'; '.join(missing)}",
+                     "Check `kubectl get pods -n aks-istio-system` (Pending: scale the cluster "
+                     "up); resume when it is Ready, or roll back.")
+    return ctx.result(f"waiting for the {new} control plane: {'; '.join(missing)}", Wait.TIME, 2.0)
+
+
+def canary_ready(ctx: Ctx) -> StepResult:
+    return ctx.result("both control planes serve; waiting for approval to roll", Wait.APPROVAL,
+                      actions=(Action.ROLL, Action.ROLLBACK))
+
+
+def rolling(ctx: Ctx) -> StepResult:
+    old, new = ctx.plan.current, ctx.plan.target
+    wave = _roll_onto(ctx, old, new)
+    return wave or ctx.move(Event.ROLLED_OUT, f"every wave rolled out onto {new}")
+
+
+def _roll_onto(ctx: Ctx, source: str, target: str) -> StepResult | None:
+    """Move tags and namespaces from `source` to `target`, then restart what still runs on
+    `source` wave by wave (rolling forward and rolling back); None when nothing is left."""
+    moved = _move_namespaces(ctx, source, target)
+    if moved is not None:
+        return moved
+
+    def compute() -> Waves:
+        seen = ctx.observe()
+        on_target = {ns.name for ns in seen.injections if ns.injected and ns.revision == target}
+        return restart_waves(ctx.settings, seen.census, source, on_target)
+
+    return run_waves(ctx, compute)
+
+
+def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
+    """Point the tags on `source` at `target`, and relabel the namespaces no tag carries."""
+    done: list[str] = []
+    for tag in tags_to_move(ctx.settings, ctx.cluster.tags.list_tags(), source):
+        change = ctx.cluster.tags.set(tag, target)
+        if change.changed:
+            ctx.audit(f"istioctl tag set {tag} --revision {target} --overwrite",
+                      {"previous": change.previous, "webhook": change.webhook})
+            done.append(f"tag {tag} -> {target}")
+    injections = ctx.cluster.namespaces.injection()
+    relabel = [(m.namespace, m.to) for m in namespace_moves(ctx.settings, injections, source,
+                                                             target) if m.via == "relabel"]
+    relabel += [(ns, ctx.plan.stable_tag) for ns in canary_namespaces(ctx.settings, injections)]
+    for namespace, value in relabel:
+        if ctx.cluster.namespaces.relabel(namespace, value):
+            ctx.audit(f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite")
+            done.append(f"{namespace} -> {value}")
+    return ctx.result(f"moved: {', '.join(done)}") if done else None
+
+
+def verifying(ctx: Ctx) -> StepResult:
+    entered = max(c.at for c in ctx.store.history(ctx.run.id) if c.to_phase is Phase.VERIFYING)
+    left = entered + ctx.config.soak_time - ctx.now()
+    if left > timedelta(0):
+        return ctx.result(f"soaking, {left.total_seconds():.0f} s left", Wait.TIME,
+                          left.total_seconds())
+    return ctx.move(Event.SOAK_OVER, f"soaked for {ctx.config.soak_time}")
+
+
+def awaiting_decision(ctx: Ctx) -> StepResult:
+    return ctx.result("waiting for complete or rollback", Wait.APPROVAL,
+                      actions=(Action.COMPLETE, Action.ROLLBACK, Action.RESTART))
+
+
+def completing(ctx: Ctx) -> StepResult:
+    old, new = ctx.plan.current, ctx.plan.target
+    if ctx.get("put") is None:
+        seen = ctx.observe()
+        health = ctx.cluster.health.check(_scope(ctx, seen), ctx.run.updated_at)
+        try:
+            check_complete(old, seen, health)
+        except GateRefused as refused:
+            raise Paused(refused.message, refused.hint) from None
+    done = arm_change(ctx, "put", (new,))
+    if done is not None:
+        return done
+    return _clean_up(ctx, removed=old) or ctx.move(Event.FINISHED, f"{old} removed")
+
+
+def rolling_back(ctx: Ctx) -> StepResult:
+    old, new = ctx.plan.current, ctx.plan.target
+    wave = _roll_onto(ctx, new, old)
+    if wave is not None:
+        return wave
+    if ctx.get("put") is None and (waiting := _gate_rollback(ctx, new)):
+        return waiting
+    done = arm_change(ctx, "put", (old,))
+    if done is not None:
+        return done
+    return _clean_up(ctx, removed=new) or ctx.move(Event.FINISHED, f"{new} removed")
+
+
+def _gate_rollback(ctx: Ctx, new: str) -> StepResult | None:
+    try:
+        check_rolled_back(new, ctx.plan.canary_tag, ctx.observe())
+    except GateRefused as refused:
+        tries = int(ctx.get("gate_tries") or 0) + 1
+        ctx.put("gate_tries", tries)
+        if tries >= GATE_PATIENCE:
+            raise Paused(refused.message, refused.hint) from None
+        raise RetryLater(refused.message, GATE_RETRY_SECONDS) from None
+    return None
+
+
+def _clean_up(ctx: Ctx, removed: str) -> StepResult | None:
+    """After ARM dropped `removed`: its shared MeshConfig and the canary tag go too."""
+    done = []
+    if ctx.cluster.control_plane.delete_shared_config(removed):
+        ctx.audit(f"kubectl delete configmap istio-shared-configmap-{removed}")
+        done.append(f"istio-shared-configmap-{removed} deleted")
+    if ctx.plan.use_tags:
+        for ns in canary_namespaces(ctx.settings, ctx.cluster.namespaces.injection()):
+            ctx.cluster.namespaces.relabel(ns, ctx.plan.stable_tag)
+            ctx.audit(f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}")
+        removal = ctx.cluster.tags.remove(ctx.plan.canary_tag)
+        if removal.deleted:
+            ctx.audit(f"istioctl tag remove {ctx.plan.canary_tag}",
+                      {"webhooks": list(removal.deleted)})
+            done.append(f"tag {ctx.plan.canary_tag} removed")
+    return ctx.result("; ".join(done)) if done else None
+
+
+def _scope(ctx: Ctx, seen: Observation) -> list[str]:
+    return sorted({ns for ns in seen.census.by_namespace if ctx.settings.in_scope(ns)})
+
+
+def _parse(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()

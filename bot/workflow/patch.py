@@ -1,0 +1,51 @@
+"""The patch flow: AKS rolled istiod to a new patch, sidecars follow only when pods restart.
+
+The census finds pods whose `istio-proxy` image is not their revision's injector image (the
+seed's patch steps 1-2); after an approval the outdated workloads restart in waves (step 3),
+and the census is taken again to confirm nothing is left (step 3, "run step 2 again").
+"""
+
+from __future__ import annotations
+
+from bot.upgrade.cluster_facts import Census
+from bot.upgrade.errors import RetryLater
+from bot.upgrade.phases import Action, Event
+from bot.upgrade.plan import Plan, Settings, drift_waves
+from bot.workflow.steps import Ctx, Paused, StepResult, Wait, run_waves
+
+RECHECK_SECONDS = 3.0  # replaced pods may still be terminating right after the last wave
+RECHECK_PATIENCE = 20
+
+
+def patch_plan(settings: Settings, census: Census, revision: str) -> Plan:
+    """A Plan whose current and target are the same revision and whose waves are the drift."""
+    waves = drift_waves(settings, census)
+    notes = tuple(f"{p.workload}: pod {p.name} runs {p.image}, its injector gives "
+                  f"{census.injector_images.get(p.revision or '', '?')}"
+                  for p in census.drift[:20])
+    return Plan(settings.cluster, revision, revision, settings.use_tags, settings.stable_tag,
+                settings.canary_tag, ("", ""), (), (), waves.waves, waves.manual, waves.left,
+                (), notes)
+
+
+def patch_planned(ctx: Ctx) -> StepResult:
+    return ctx.result("waiting for approval to restart the outdated workloads", Wait.APPROVAL,
+                      actions=(Action.RESTART, Action.CANCEL))
+
+
+def patch_restarting(ctx: Ctx) -> StepResult:
+    wave = run_waves(ctx, lambda: drift_waves(ctx.settings, ctx.cluster.census.take()))
+    return wave or ctx.move(Event.ROLLED_OUT, "every outdated workload restarted")
+
+
+def patch_verifying(ctx: Ctx) -> StepResult:
+    left = drift_waves(ctx.settings, ctx.cluster.census.take())
+    outdated = [str(w) for wave in left.waves for w in wave]
+    if not outdated:
+        return ctx.move(Event.FINISHED, "every sidecar in scope runs its injector's image")
+    tries = int(ctx.get("tries") or 0) + 1
+    ctx.put("tries", tries)
+    message = f"{len(outdated)} workload(s) still run an outdated sidecar: {', '.join(outdated)}"
+    if tries >= RECHECK_PATIENCE:
+        raise Paused(message, "Approve another restart, or restart them by hand.")
+    raise RetryLater(message, RECHECK_SECONDS)

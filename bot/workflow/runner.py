@@ -1,0 +1,256 @@
+"""The upgrade workflow: the one place where phases meet side effects.
+
+`advance(run_id)` does one idempotent step of a run (it observes, then acts only if needed) and
+says whether the run now waits: for an approval, for time, for an ARM operation, or for a
+person. `request`/`approve`/`resume` are what the Slack layer calls. Approval *policy* (groups,
+distinct approvers, expiry: bot/approvals.py) is evaluated by the caller, which passes
+`satisfied=True` when the policy is met; the engine records every approval and applies the
+transition only then. Errors never escape a step: RetryLater keeps the phase and asks to be
+called again later, an ARM operation that failed moves the run to `failed`, anything else
+pauses the run with the reason and a hint. Nothing is built here: adapters come from `connect`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from bot.config.settings import BotConfig
+from bot.store.repository import Store
+from bot.upgrade.errors import (
+    GateRefused,
+    GiveUp,
+    MeshUpgradeError,
+    NotAllowed,
+    RetryLater,
+    StaleVersion,
+)
+from bot.upgrade.phases import (
+    Action,
+    Event,
+    Phase,
+    RunKind,
+    allowed_actions,
+    is_terminal,
+    next_phase,
+)
+from bot.upgrade.plan import Observation, Plan, Settings, check_complete, make_plan
+from bot.upgrade.records import NewRun, Run
+from bot.workflow.checks import CheckReport, take_check
+from bot.workflow.minor import (
+    awaiting_decision,
+    canary_ready,
+    completing,
+    planned,
+    rolling,
+    rolling_back,
+    starting,
+    verifying,
+)
+from bot.workflow.patch import patch_plan, patch_planned, patch_restarting, patch_verifying
+from bot.workflow.ports import Adapters
+from bot.workflow.steps import Ctx, OperationFailed, StepResult, Wait
+
+Connect = Callable[[str], Adapters]
+Step = Callable[[Ctx], StepResult]
+MAX_RETRIES = 30  # consecutive RetryLater in one phase before the run waits for a person
+
+STEPS: Mapping[Phase, Step] = {
+    Phase.PLANNED: planned, Phase.STARTING: starting, Phase.CANARY_READY: canary_ready,
+    Phase.ROLLING: rolling, Phase.VERIFYING: verifying,
+    Phase.AWAITING_DECISION: awaiting_decision, Phase.COMPLETING: completing,
+    Phase.ROLLING_BACK: rolling_back, Phase.PATCH_PLANNED: patch_planned,
+    Phase.PATCH_RESTARTING: patch_restarting, Phase.PATCH_VERIFYING: patch_verifying,
+}
+
+
+class Workflow:
+    def __init__(self, store: Store, config: BotConfig, connect: Connect,
+                 now: Callable[[], datetime] | None = None) -> None:
+        self.store, self.config, self._connect = store, config, connect
+        self.now = now or (lambda: datetime.now(UTC))
+        self._adapters: dict[str, Adapters] = {}
+
+    def adapters(self, cluster: str) -> Adapters:
+        if cluster not in self._adapters:
+            self._adapters[cluster] = self._connect(cluster)
+        return self._adapters[cluster]
+
+    def settings(self, cluster: str, use_tags: bool | None = None) -> Settings:
+        """The cluster's settings; `use_tags` overrides its `tags.use_tags` (`--no-tags`)."""
+        settings = Settings.of(self.config.cluster(cluster))
+        return settings if use_tags is None else replace(settings, use_tags=use_tags)
+
+    def run_settings(self, run: Run) -> Settings:
+        """The settings a run was planned with: whether it uses revision tags is the run's own
+        choice, stored in its plan when it was requested, never read again from the config."""
+        return self.settings(run.cluster, bool(run.plan.get("use_tags", True)))
+
+    # --- plans ------------------------------------------------------------------------------
+
+    def plan(self, cluster: str, to: str | None = None, use_tags: bool | None = None) -> Plan:
+        """What an upgrade of `cluster` would do now (to `to`, or the lowest offered), with
+        revision tags unless `use_tags` is False (None: as the cluster's configuration says)."""
+        a = self.adapters(cluster)
+        options = a.mesh.available_upgrades()
+        return make_plan(self.settings(cluster, use_tags), options, self._observe(a), to)
+
+    def patch_plan(self, cluster: str) -> Plan:
+        a = self.adapters(cluster)
+        state = a.mesh.mesh_state()
+        if state.upgrade_in_progress or not state.revisions:
+            raise GiveUp(f"{cluster} runs {', '.join(state.revisions) or 'no revision'}.",
+                         "The patch flow needs exactly one installed revision.")
+        return patch_plan(self.settings(cluster), a.cluster.census.take(), state.revisions[0])
+
+    # --- what people ask for (the Slack layer calls these) ------------------------------------
+
+    def request(self, cluster: str, action: Action, by: str, *, to: str | None = None,
+                use_tags: bool | None = None) -> Run:
+        """START (or RESTART with no run) creates a run; other actions name the active run.
+        A new run's `use_tags` (None: the cluster's configuration) is stored in its plan."""
+        active = self.store.active_run(cluster)
+        if action is Action.START and active is None:
+            plan = self.plan(cluster, to, use_tags)
+            return self._create(cluster, RunKind.MINOR, plan, by, to)
+        if action is Action.RESTART and active is None:
+            return self._create(cluster, RunKind.PATCH, self.patch_plan(cluster), by, None)
+        if active is None:
+            raise GiveUp(f"{cluster} has no active run to {action}.",
+                         "Start an upgrade (/mesh-upgrade start) or a patch restart first.")
+        self._allowed(active, action)
+        self.store.audit(by, f"requested {action}", cluster=cluster, run_id=active.id)
+        return active
+
+    def _create(self, cluster: str, kind: RunKind, plan: Plan, by: str, to: str | None) -> Run:
+        run = self.store.create_run(NewRun(cluster, kind, plan.current, plan.target, by,
+                                           {"to": to}, plan.to_json()))
+        self.store.audit(by, f"requested {kind} run {plan.current} -> {plan.target}",
+                         cluster=cluster, run_id=run.id, detail={"plan": plan.to_json()})
+        return run
+
+    def approve(self, run_id: int, action: Action, user: str, run_version: int, *,
+                satisfied: bool = True) -> Run:
+        """Record `user`'s approval of `action` on the run as shown at `run_version`; when the
+        caller's policy says enough people approved (`satisfied`), apply the transition."""
+        run = self.store.get_run(run_id)
+        if run.version != run_version:
+            raise StaleVersion(run_id, run_version, run.version)
+        self._allowed(run, action)
+        self.store.record_approval(run_id, action.value, user, run_version)
+        self.store.audit(user, f"approved {action}", cluster=run.cluster, run_id=run_id,
+                         detail={"run_version": run_version, "satisfied": satisfied})
+        if not satisfied:
+            return run
+        if action is Action.COMPLETE:
+            self._gate_complete(run)
+        approvers = [a.user_id for a in self.store.approvals(run_id, action.value, run_version)]
+        to = next_phase(run.phase, action, run.kind)
+        return self.store.transition(run_id, run_version, to, user,
+                                     f"{action} approved by {', '.join(approvers)}")
+
+    def resume(self, run_id: int, user: str, run_version: int) -> Run:
+        """Clear a pause after a person fixed its cause; the step is tried again."""
+        run = self.store.get_run(run_id)
+        if run.pause_reason is None:
+            return run
+        self.store.audit(user, "resumed", cluster=run.cluster, run_id=run_id,
+                         detail={"pause": run.pause_reason})
+        return self.store.set_pause(run_id, run_version, None, None)
+
+    def _allowed(self, run: Run, action: Action) -> None:
+        allowed = allowed_actions(run.phase, run.kind)
+        if action not in allowed:
+            names = ", ".join(sorted(allowed)) or "nothing (the run is over)"
+            raise NotAllowed(f"Run {run.id} is {run.phase}: {action} is not possible now.",
+                             f"Possible now: {names}.")
+
+    def _gate_complete(self, run: Run) -> None:
+        a = self.adapters(run.cluster)
+        seen = self._observe(a)
+        scope = sorted(ns for ns in seen.census.by_namespace
+                       if self.run_settings(run).in_scope(ns))
+        try:
+            check_complete(run.from_rev, seen, a.cluster.health.check(scope, run.updated_at))
+        except GateRefused as refused:
+            self.store.audit("bot", "complete refused", cluster=run.cluster, run_id=run.id,
+                             detail={"remaining": list(refused.remaining)})
+            raise
+
+    def check(self, run_id: int) -> CheckReport:
+        """Health, census, control planes, HPAs and what keeps Complete disabled."""
+        run = self.store.get_run(run_id)
+        return take_check(run, self.adapters(run.cluster), self.run_settings(run))
+
+    # --- driving a run ------------------------------------------------------------------------
+
+    def advance(self, run_id: int) -> StepResult:
+        """Do one step of the run, or say what it waits for."""
+        run = self.store.get_run(run_id)
+        if is_terminal(run.phase):
+            return StepResult(run.id, run.phase.value, f"run is {run.phase}", Wait.DONE)
+        step = STEPS.get(run.phase)
+        if run.pause_reason is not None or step is None:
+            why = run.pause_reason or f"run is {run.phase}"
+            return StepResult(run.id, run.phase.value, why, Wait.PERSON,
+                              actions=tuple(sorted(allowed_actions(run.phase, run.kind))))
+        ctx = self._ctx(run)
+        try:
+            result = step(ctx)
+        except RetryLater as exc:
+            return self._retry(ctx, exc)
+        except StaleVersion:
+            return ctx.result("the run changed meanwhile; looking again")
+        except OperationFailed as exc:
+            return self._fail(ctx, exc)
+        except MeshUpgradeError as exc:
+            return self._pause(ctx, exc)
+        if ctx.get("retries"):
+            ctx.put("retries", 0)
+        return result
+
+    def _ctx(self, run: Run) -> Ctx:
+        a = self.adapters(run.cluster)
+        visits = sum(1 for c in self.store.history(run.id)
+                     if c.to_phase is run.phase and c.from_phase is not run.phase)
+        return Ctx(self.store, run, Plan.from_json(run.plan), self.run_settings(run),
+                   self.config.cluster(run.cluster), a.mesh, a.cluster, self.now,
+                   f"{run.phase.value}.{visits}")
+
+    def _retry(self, ctx: Ctx, exc: RetryLater) -> StepResult:
+        tries = int(ctx.get("retries") or 0) + 1
+        ctx.put("retries", tries)
+        if tries > MAX_RETRIES:
+            return self._pause(ctx, GiveUp(f"Still failing after {tries - 1} tries: "
+                                           f"{exc.message}", exc.hint))
+        return ctx.result(f"will retry: {exc.message}", Wait.TIME, exc.delay_seconds)
+
+    def _pause(self, ctx: Ctx, exc: MeshUpgradeError) -> StepResult:
+        run = self.store.get_run(ctx.run.id)
+        self.store.set_pause(run.id, run.version, exc.message, exc.hint)
+        ctx.audit("paused", {"reason": exc.message, "hint": exc.hint})
+        return ctx.result(f"paused: {exc.message}", Wait.PERSON)
+
+    def _fail(self, ctx: Ctx, exc: OperationFailed) -> StepResult:
+        ctx.move(Event.FAIL, exc.message)
+        self.store.set_pause(ctx.run.id, ctx.run.version, exc.message, exc.hint)
+        return ctx.result(f"failed: {exc.message}", Wait.PERSON)
+
+    def _observe(self, a: Adapters) -> Observation:
+        c = a.cluster
+        return Observation(c.namespaces.injection(), c.census.take(), c.tags.list_tags())
+
+
+def run_until_blocked(workflow: Workflow, run_id: int, *, max_sleep: float = 1.0,
+                      deadline: float = 60.0) -> StepResult:
+    """Advance until the run waits for a person, an approval or its end (a simple driver for
+    the CLI and tests; the scheduler does the same one tick at a time)."""
+    stop = time.monotonic() + deadline
+    while True:
+        result = workflow.advance(run_id)
+        if result.wait in (Wait.APPROVAL, Wait.PERSON, Wait.DONE) or time.monotonic() > stop:
+            return result
+        if result.wait is not Wait.NO:
+            time.sleep(min(result.delay, max_sleep))
