@@ -31,11 +31,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.cli.run import Bot, SlackAccess, build_bot  # noqa: E402
+from bot.cli.run import SlackAccess, build_bot  # noqa: E402
 from bot.cli.sandbox import sandbox_config  # noqa: E402
-from bot.cli.wiring import ArmEndpoint  # noqa: E402
 from bot.config.settings import SlackMode  # noqa: E402
+from bot.runtime.bot import Bot  # noqa: E402
 from bot.runtime.services import Timing  # noqa: E402
+from tests.sim_bot import sim_arm  # noqa: E402
 
 TEXTS = ("status aks-sandbox", "help", "history aks-sandbox", "strat aks-sandbox",
          "sidecars aks-sandbox --namespace ns-0001")
@@ -76,7 +77,7 @@ def measure(described: dict[str, Any], mode: SlackMode, n: int, rounds: int,
         url = f"sqlite:///{Path(tmp) / 'bot.db'}"
         config = sandbox_config(described, 120, described["speed"], url)
         access = SlackAccess(slack["bot"], slack["app"], slack["signing_secret"], slack["api_url"])
-        arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"], "bench")
+        arm = sim_arm(described["arm"]["url"], described["arm"]["ca_file"], "bench")
         bot = build_bot(config, access, mode, url, Timing(1.0, 30.0), arm=arm)
         bot.start()
         stop, censuses = threading.Event(), list[float]()

@@ -13,14 +13,14 @@ check decides.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.runtime.services import Services, error_text
+from bot.runtime.services import Services
 from bot.slack.blocks import when
 from bot.slack.buttons import ACTION_IDS, InvalidButtonValue, decode_value, phase_label
 from bot.slack.command_text import out_of_turn
+from bot.slack.notifier import error_text
 from bot.upgrade.approvals import (
     ApprovalPolicy,
     Decision,
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
 log = logging.getLogger(__name__)
-_locks: dict[int, threading.Lock] = {}
-_guard = threading.Lock()
 
 
 def register(app: App, services: Services) -> None:
@@ -79,7 +77,7 @@ def decide(s: Services, run_id: int, action: Action, version: int, user: str) ->
     own_cancel = action is Action.CANCEL and user == run.requested_by
     groups = s.membership.groups_of(user, policy.groups) if policy.groups and not own_cancel \
         else frozenset()
-    with _lock(run_id):
+    with s.run_locks(run_id):
         run = s.store.get_run(run_id)
         if run.version != version:
             return stale_text(s, run, action, version)
@@ -153,8 +151,3 @@ def stale_text(s: Services, run: Run, action: Action, version: int) -> str:
     return (f":information_source: This card is out of date: run {run.id} is now "
             f"*{phase_label(run.phase)}* (changed{by} at {last.at:%H:%M} UTC). "
             "Nothing was done; use the buttons on the current card.")
-
-
-def _lock(run_id: int) -> threading.Lock:
-    with _guard:
-        return _locks.setdefault(run_id, threading.Lock())

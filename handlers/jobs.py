@@ -1,15 +1,18 @@
-"""The scheduler's jobs (APScheduler 3.x calls them by their text reference, `handlers.jobs:x`).
+"""The scheduler's jobs, one routing table (`ROUTES`) from job names to functions.
 
-A persisted job carries only ids (run id, cluster), so the functions here find the running
-bot through `bind(services)`, done once at start. Each job guards against posting twice: a
-check claims its time slot in the store, a reminder or an expiry notice only speaks while its
-request (run version and the time it was asked for) is current and unapproved.
+A persisted job carries only its route and ids (run id, cluster); `register(services)` hands
+the scheduler each function bound to the running bot's services. Each job guards against
+posting twice: a check claims its time slot in the store, a reminder or an expiry notice only
+speaks while its request (run version and the time it was asked for) is current and
+unapproved.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.runtime.services import Services
@@ -23,33 +26,14 @@ from bot.upgrade.phases import Action, Phase, allowed_actions
 from bot.upgrade.records import Run
 
 log = logging.getLogger(__name__)
-_bound: list[Services] = []
 
 
-def bind(services: Services) -> None:
-    _bound[:] = [services]
+def drive_runs(s: Services) -> None:
+    s.driver.tick()
 
 
-def unbind(services: Services) -> None:
-    if _bound and _bound[0] is services:
-        _bound.clear()
-
-
-def _services() -> Services | None:
-    return _bound[0] if _bound else None
-
-
-def drive_runs() -> None:
-    s = _services()
-    if s is not None:
-        s.driver.tick()
-
-
-def check_run(run_id: int) -> None:
+def check_run(s: Services, run_id: int) -> None:
     """A scheduled check: report, chart and card; once per interval slot, even after a crash."""
-    s = _services()
-    if s is None:
-        return
     run = s.store.get_run(run_id)
     if run.phase not in (Phase.VERIFYING, Phase.AWAITING_DECISION):
         s.scheduler.reconcile(run)
@@ -67,11 +51,11 @@ def check_run(run_id: int) -> None:
     s.notifier.sync(run_id)
 
 
-def remind_approval(run_id: int, action: str, version: int, asked: str | None = None) -> None:
+def remind_approval(s: Services, run_id: int, action: str, version: int,
+                    asked: str | None = None) -> None:
     """Before a request expires: ping the approvers in the thread, if it still waits."""
-    s = _services()
-    pending = _still_pending(s, run_id, action, version, asked) if s is not None else None
-    if s is None or pending is None:
+    pending = _still_pending(s, run_id, action, version, asked)
+    if pending is None:
         return
     run, policy, have = pending
     until = expires_at(policy, s.notifier.requested_at(run, Action(action)))
@@ -83,12 +67,11 @@ def remind_approval(run_id: int, action: str, version: int, asked: str | None = 
         f"{when(until)}; use the buttons on the card.")], f"Reminder: {action} needs approval")
 
 
-def expire_approval(run_id: int, action: str, version: int, asked: str) -> None:
+def expire_approval(s: Services, run_id: int, action: str, version: int, asked: str) -> None:
     """When a request expires unapproved: say so in the thread and on the card (whose button
     now asks for it again); once per request, even if the job runs twice."""
-    s = _services()
-    pending = _still_pending(s, run_id, action, version, asked) if s is not None else None
-    if s is None or pending is None:
+    pending = _still_pending(s, run_id, action, version, asked)
+    if pending is None:
         return
     run, policy, _ = pending
     if not s.store.claim_step(run_id, f"slack.expired.{version}.{action}.{asked}", True):
@@ -115,11 +98,8 @@ def _still_pending(s: Services, run_id: int, action: str, version: int, asked: s
     return None if have >= policy.required else (run, policy, have)
 
 
-def check_patch_drift(cluster: str) -> None:
+def check_patch_drift(s: Services, cluster: str) -> None:
     """Daily: post only when some pods run a proxy older than their revision's injector."""
-    s = _services()
-    if s is None:
-        return
     census = s.workflow.adapters(cluster).cluster.census.take()
     if not census.drift:
         log.info("patch drift %s: every sidecar is current", cluster)
@@ -134,3 +114,14 @@ def check_patch_drift(cluster: str) -> None:
               context(f"`/mesh-upgrade patch {cluster}` offers to restart them (with approval)."),
               *render_report(report)[1:3]]
     s.notifier.post(channel, blocks, f"Outdated sidecars on {cluster}")
+
+
+ROUTES: dict[str, Callable[..., None]] = {
+    "drive_runs": drive_runs, "check_run": check_run, "remind_approval": remind_approval,
+    "expire_approval": expire_approval, "check_patch_drift": check_patch_drift,
+}
+
+
+def register(services: Services) -> None:
+    services.scheduler.route({name: functools.partial(job, services)
+                              for name, job in ROUTES.items()})

@@ -8,7 +8,7 @@ Azure RBAC action the bot's identity lacks, so the Slack card can tell people wh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,6 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from bot.runtime.metrics import record_api_error
 from bot.upgrade.errors import (
     GiveUp,
     MeshUpgradeError,
@@ -45,14 +44,17 @@ _ACTION_IN_MESSAGE = re.compile(r"perform action '([^']+)'")
 
 
 @contextmanager
-def arm_errors(cluster: str, doing: str, permission: str) -> Iterator[None]:
-    """Raise the project's error for any azure-core error inside the block."""
+def arm_errors(cluster: str, doing: str, permission: str,
+               on_error: Callable[[], None] | None = None) -> Iterator[None]:
+    """Raise the project's error for any azure-core error inside the block (and tell
+    `on_error`, which counts failed calls for the bot's /metrics)."""
     try:
         yield
     except MeshUpgradeError:
         raise
     except AzureError as exc:
-        record_api_error("arm")
+        if on_error is not None:
+            on_error()
         raise translate(exc, cluster, doing, permission) from exc
 
 

@@ -73,8 +73,10 @@ class AksMesh:
     """The Istio add-on of one cluster; every call is one short round of ARM requests."""
 
     def __init__(self, client: ContainerServiceClient, resource_group: str, name: str,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None,
+                 on_error: Callable[[], None] | None = None) -> None:
         self._client = client
+        self._on_error = on_error  # counts failed ARM calls (the bot's /metrics)
         self._clusters = client.managed_clusters
         self.resource_group = resource_group
         self.name = name
@@ -90,7 +92,7 @@ class AksMesh:
     def revision_profiles(self, location: str | None = None) -> list[RevisionProfile]:
         """What AKS offers in the cluster's location (az aks mesh get-revisions)."""
         where = location or self.mesh_state().location
-        with arm_errors(self.label, "list the mesh revisions", READ_REVISIONS):
+        with arm_errors(self.label, "list the mesh revisions", READ_REVISIONS, self._on_error):
             pages = list(self._clusters.list_mesh_revision_profiles(where))
         revisions = [r for page in pages if page.properties
                      for r in page.properties.mesh_revisions or []]
@@ -151,7 +153,8 @@ class AksMesh:
 
     def user_kubeconfig(self) -> bytes:
         """The clusterUser kubeconfig (az aks get-credentials), already base64-decoded."""
-        with arm_errors(self.label, "get the cluster's user credentials", LIST_USER_CREDENTIALS):
+        with arm_errors(self.label, "get the cluster's user credentials", LIST_USER_CREDENTIALS,
+                        self._on_error):
             result = self._clusters.list_cluster_user_credentials(self.resource_group, self.name)
         for kubeconfig in result.kubeconfigs or []:
             if kubeconfig.value:
@@ -162,7 +165,7 @@ class AksMesh:
     def _poll_once(self, token: str) -> OperationStatus | None:
         """Resume the poller from `token` for one status GET; None if ARM answers 404."""
         polling = StepPolling(steps=1)
-        with arm_errors(self.label, "read the operation's status", READ_OPERATION):
+        with arm_errors(self.label, "read the operation's status", READ_OPERATION, self._on_error):
             poller = self._clusters.begin_create_or_update(
                 self.resource_group, self.name, cast(ManagedCluster, None),  # ignored on resume
                 continuation_token=token, polling=polling)
@@ -175,7 +178,7 @@ class AksMesh:
         return _status_of(polling)
 
     def _get(self) -> ManagedCluster:
-        with arm_errors(self.label, "read the cluster", READ_CLUSTER):
+        with arm_errors(self.label, "read the cluster", READ_CLUSTER, self._on_error):
             return self._clusters.get(self.resource_group, self.name)
 
     def _enabled_state(self) -> MeshState:
@@ -187,7 +190,7 @@ class AksMesh:
 
     def _upgrade_profile(self) -> MeshRevision | None:
         """The first meshUpgradeProfile as azure-cli reads it; None while a canary runs."""
-        with arm_errors(self.label, "list the mesh upgrades", READ_UPGRADES):
+        with arm_errors(self.label, "list the mesh upgrades", READ_UPGRADES, self._on_error):
             try:
                 pager = self._clusters.list_mesh_upgrade_profiles(self.resource_group, self.name)
                 found = list(pager)
@@ -209,7 +212,7 @@ class AksMesh:
             return Operation(target, note=note + " Nothing was sent.")
         _set_revisions(mc, target)
         sent_at = self._now()
-        with arm_errors(self.label, "change the mesh revisions", WRITE_CLUSTER):
+        with arm_errors(self.label, "change the mesh revisions", WRITE_CLUSTER, self._on_error):
             poller = self._clusters.begin_create_or_update(
                 self.resource_group, self.name, mc, polling=StepPolling(steps=0), retry_total=0)
         return Operation(target, poller.continuation_token(), sent_at,

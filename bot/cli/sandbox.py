@@ -2,9 +2,11 @@
 
 It starts meshsim (clusters, ARM over HTTPS with its test CA, Slack), then the bot in Socket
 Mode against the simulated Slack, ARM reached with the sim's CA and a fixed token, each cluster
-through listClusterUserCredential, state in SQLite in a temp dir. Open the printed page: it
-shows #mesh-ops, where `/mesh-upgrade start aks-sandbox` as alice, then bob's approval, runs the
-whole upgrade. Times are simulated seconds: `--soak 120` at `--speed 10` soaks 12 real seconds.
+through listClusterUserCredential, state in SQLite in a temp dir. Only this command imports
+meshsim (lazily): the simulator and its fixed-token credential never reach the product path.
+Open the printed page: it shows #mesh-ops, where `/mesh-upgrade start aks-sandbox` as alice,
+then bob's approval, runs the whole upgrade. Times are simulated seconds: `--soak 120` at
+`--speed 10` soaks 12 real seconds.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from bot.cli.main import subcommand
-from bot.cli.wiring import ArmEndpoint
+from bot.azure.connect import ArmEndpoint
 from bot.config.settings import BotConfig, SlackMode
 from bot.runtime.services import Timing
 
@@ -43,20 +44,9 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
                                      "slack": {"mode": "socket"}})
 
 
-def _sandbox_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", choices=["bookinfo", "fleet", "large"], default="bookinfo")
-    p.add_argument("--speed", type=float, default=10.0,
-                   help="simulated seconds per real second (default 10)")
-    p.add_argument("--port", type=int, default=8080,
-                   help="port of the Slack page and API (0: a free port)")
-    p.add_argument("--soak", type=float, default=120.0,
-                   help="verifying period in simulated seconds (default 120)")
-
-
-@subcommand("sandbox", "start meshsim and the bot wired to it; open the printed page",
-            _sandbox_args)
 def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from bot.cli.run import SlackAccess, build_bot, serve_until_stopped
+    from meshsim.arm.testing import StaticTokenCredential
     from meshsim.sim import MeshSim
     from meshsim.slack import seed
 
@@ -69,7 +59,8 @@ def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         config = sandbox_config(described, args.soak, args.speed, url)
         slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET,
                             sim.slack.api_url)
-        arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"], ARM_TOKEN)
+        arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"],
+                          StaticTokenCredential(ARM_TOKEN))
         timing = Timing(drive_every=0.5, max_wait=1.0)
         bot = build_bot(config, slack, SlackMode.SOCKET, url, timing, arm=arm)
         page = described["slack"]["page"]

@@ -33,7 +33,9 @@ from bot.config.file import ConfigError, Problem, read_yaml, secrets_in_file, va
 from bot.upgrade.approvals import ApprovalPolicy
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.phases import Action
+from bot.upgrade.plan import WAVE_PER_CONCURRENCY, Settings
 
+ENV_SLACK_API = "MESH_UPGRADE_SLACK_API_URL"  # a Slack-compatible API (the simulator)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 # Namespaces the bot never restarts or relabels, whatever the scope says.
 ALWAYS_OUT_OF_SCOPE = frozenset({"kube-system", "aks-istio-system", "aks-istio-ingress",
@@ -193,6 +195,12 @@ class ClusterConfig(_Model):
 
     def out_of_scope(self) -> frozenset[str]:
         return ALWAYS_OUT_OF_SCOPE | {self.bot_namespace} | set(self.namespaces.exclude)
+
+    def settings(self) -> Settings:
+        """What the plan and the workflow read of this cluster's configuration."""
+        return Settings(self.name, self.tags.stable, self.tags.canary, self.tags.use_tags,
+                        self.namespaces.include, self.out_of_scope(),
+                        self.restart.max_concurrency * WAVE_PER_CONCURRENCY)
 
 
 class LeaderElectionConfig(_Model):

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from kubernetes.client import ApiClient, AuthorizationV1Api, VersionApi
 
 from bot.kube.rest import KubeIO
-from bot.runtime.permissions import Permission
+
+
+class Reviewable(Protocol):
+    """A permission that can be asked about (bot/runtime/permissions.py's `Permission`)."""
+
+    def review_attributes(self) -> dict[str, str]: ...
+
+
+P = TypeVar("P", bound=Reviewable)
 
 
 @dataclass(frozen=True)
-class Verdict:
-    permission: Permission
+class Verdict(Generic[P]):
+    permission: P
     allowed: bool
     reason: str  # the authorizer's words, when it gave any
 
@@ -30,7 +39,7 @@ def server_version(api: ApiClient) -> str:
     return str(info.git_version)
 
 
-def review(api: ApiClient, permissions: Iterable[Permission]) -> list[Verdict]:
+def review(api: ApiClient, permissions: Iterable[P]) -> list[Verdict[P]]:
     io, auth = KubeIO(api), AuthorizationV1Api(api)
     verdicts = []
     for p in permissions:

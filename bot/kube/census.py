@@ -20,7 +20,7 @@ from kubernetes.client import CoreV1Api
 
 from bot.kube.pods import owner_of, pod_ready, pod_restarts
 from bot.kube.rest import KubeIO, Obj, paused_gc
-from bot.kube.tags import ISTIO_NAMESPACE
+from bot.upgrade.addon import ISTIO_NAMESPACE
 from bot.upgrade.cluster_facts import Census, PodSidecar, WorkloadRef, WorkloadSidecars
 
 STATUS_ANNOTATION = "sidecar.istio.io/status"
@@ -166,3 +166,12 @@ class CensusReader:
                 for pod in items:
                     tally.add(pod)
         return tally.result()
+
+
+def census_from_kubeconfig(path: str, context: str | None = None,
+                           namespace: str | None = None) -> Census:
+    """The census of the cluster a kubeconfig points at (`mesh-upgrade-bot census`)."""
+    from bot.kube.client import kubeconfig_client
+
+    api = kubeconfig_client(path, context)
+    return CensusReader(KubeIO(api), CoreV1Api(api)).take(namespace)

@@ -19,13 +19,14 @@ from kubernetes.client import (
 
 from bot.kube.census import CensusReader
 from bot.kube.census_pool import CensusPool, PooledCensus
-from bot.kube.control_plane import INGRESS_NAMESPACE, ControlPlane
+from bot.kube.control_plane import ControlPlane
 from bot.kube.health import Health
 from bot.kube.hpas import Hpas
 from bot.kube.namespaces import Namespaces
 from bot.kube.rest import KubeIO
 from bot.kube.restarts import Restarter
-from bot.kube.tags import ISTIO_NAMESPACE, Tags
+from bot.kube.tags import Tags
+from bot.upgrade.addon import INGRESS_NAMESPACE, ISTIO_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,11 @@ class Cluster:
                         istio_namespace: str = ISTIO_NAMESPACE,
                         ingress_namespace: str = INGRESS_NAMESPACE,
                         clock: Callable[[], float] | None = None,
-                        census_pool: CensusPool | None = None) -> Cluster:
-        """With `census_pool`, censuses are taken in its worker process (bot/census_pool)."""
-        io = KubeIO(api_client)
+                        census_pool: CensusPool | None = None,
+                        on_error: Callable[[], None] | None = None) -> Cluster:
+        """With `census_pool`, censuses are taken in its worker process (census_pool.py);
+        `on_error` is called for every failed API call (the bot's /metrics count them)."""
+        io = KubeIO(api_client, on_error)
         core, apps = CoreV1Api(api_client), AppsV1Api(api_client)
         admission = AdmissionregistrationV1Api(api_client)
         restarter = Restarter(io, apps) if clock is None else Restarter(io, apps, clock)

@@ -12,20 +12,10 @@ from kubernetes.client import AppsV1Api, CoreV1Api
 
 from bot.kube.pods import pod_ready
 from bot.kube.rest import KubeIO, Obj, status_of
-from bot.kube.tags import ISTIO_NAMESPACE
+from bot.upgrade.addon import GATEWAY_PREFIX, INGRESS_NAMESPACE, ISTIO_NAMESPACE, shared_config
 from bot.upgrade.cluster_facts import Component, ConfigCopy, RevisionPlane
 from bot.upgrade.errors import GiveUp, RetryLater
 from bot.upgrade.rollouts import rollout_state
-
-INGRESS_NAMESPACE = "aks-istio-ingress"
-GATEWAY_PREFIX = "aks-istio-ingressgateway-"
-SHARED_CONFIG = "istio-shared-configmap-{revision}"
-
-
-
-
-
-
 
 
 class ControlPlane:
@@ -74,7 +64,7 @@ class ControlPlane:
     # ---- shared MeshConfig ---------------------------------------------------------------
     def copy_shared_config(self, old: str, new: str) -> ConfigCopy:
         """Create istio-shared-configmap-<new> from <old>'s data; never overwrite one."""
-        source, target = SHARED_CONFIG.format(revision=old), SHARED_CONFIG.format(revision=new)
+        source, target = shared_config(old), shared_config(new)
         original = self._config(source)
         if original is None:
             return ConfigCopy(source, target, "no-source")
@@ -97,7 +87,7 @@ class ControlPlane:
 
     def delete_shared_config(self, revision: str) -> bool:
         """Delete istio-shared-configmap-<revision>; False if it was not there."""
-        name = SHARED_CONFIG.format(revision=revision)
+        name = shared_config(revision)
         try:
             self.io.call("delete", "configmaps", self.core.delete_namespaced_config_map, name,
                          self.istio_namespace)

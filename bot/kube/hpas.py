@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from kubernetes.client import AutoscalingV2Api
 
-from bot.kube.control_plane import INGRESS_NAMESPACE
 from bot.kube.rest import KubeIO, Obj
-from bot.kube.tags import ISTIO_NAMESPACE
+from bot.upgrade.addon import INGRESS_NAMESPACE, ISTIO_NAMESPACE
 from bot.upgrade.cluster_facts import HpaPair, HpaSpec
 
 

@@ -21,7 +21,6 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from bot.runtime.metrics import record_api_error
 from bot.upgrade.errors import (
     GiveUp,
     MeshUpgradeError,
@@ -40,8 +39,9 @@ _CONTINUE = re.compile(rb'"continue"\s*:\s*"((?:[^"\\]|\\.)*)"')
 class KubeIO:
     """One API client plus a thread-safe request counter."""
 
-    def __init__(self, api_client: ApiClient) -> None:
+    def __init__(self, api_client: ApiClient, on_error: Callable[[], None] | None = None) -> None:
         self.api_client = api_client
+        self._on_error = on_error or _nothing  # counts failed calls (the bot's /metrics)
         self._lock = threading.Lock()
         self._requests = 0
 
@@ -59,10 +59,10 @@ class KubeIO:
         try:
             return fn(*args, **kw)
         except ApiException as exc:
-            record_api_error("kubernetes")
+            self._on_error()
             raise translate(exc, verb, resource) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            record_api_error("kubernetes")
+            self._on_error()
             raise RetryLater(f"Kubernetes API server unreachable ({verb} {resource}): {exc}",
                              15.0) from exc
 
@@ -111,6 +111,10 @@ class KubeIO:
         """A client model object as the JSON dict the server sent (camelCase keys)."""
         data: Obj = self.api_client.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
         return data
+
+
+def _nothing() -> None:
+    pass
 
 
 @contextmanager

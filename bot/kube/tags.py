@@ -14,11 +14,11 @@ from typing import Any
 from kubernetes.client import AdmissionregistrationV1Api, CoreV1Api
 
 from bot.kube.rest import KubeIO, Obj, status_of
+from bot.upgrade.addon import ISTIO_NAMESPACE
 from bot.upgrade.cluster_facts import RevisionTag, TagChange, TagRemoval
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.versions import InvalidRevision, Revision
 
-ISTIO_NAMESPACE = "aks-istio-system"
 TAG_LABEL, REV_LABEL = "istio.io/tag", "istio.io/rev"
 INJECTOR_SUFFIX = "sidecar-injector.istio.io"
 MWC = "mutatingwebhookconfigurations"

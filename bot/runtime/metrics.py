@@ -5,14 +5,13 @@
 - `mesh_upgrade_api_errors_total{system}`: failed calls to `arm`, `kubernetes`, `slack`;
 - `mesh_upgrade_ack_latency_seconds{kind}`: from a Slack request's arrival to its ack;
 - `mesh_upgrade_active`: 1 on the replica that drives runs and runs jobs, 0 on a standby.
-The adapters report API errors through `record_api_error(system)`, which feeds every
-installed `Metrics` (one per running bot; none in plain CLI commands).
+Each adapter is built with the callback `Metrics.counter_of(system)` returns, so a failed call
+is counted by the bot that made it (plain CLI commands count nothing).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,18 +36,6 @@ _STEP_NAMES = (("asked ARM", "arm_put"), ("Sent ", "arm_put"), ("ARM is applying
                ("moved:", "move_namespaces"), ("waiting for the", "control_plane"),
                ("soaking", "soak"), ("will retry", "retry"), ("paused:", "pause"),
                ("failed:", "fail"), ("waiting for", "await_approval"))
-
-_listeners: list[Callable[[str], None]] = []
-_guard = threading.Lock()
-
-
-def record_api_error(system: str) -> None:
-    """Count one failed call to `system` (arm, kubernetes, slack) in every running bot."""
-    with _guard:
-        listeners = list(_listeners)
-    for listener in listeners:
-        listener(system)
-
 
 def step_name(result: StepResult) -> str | None:
     """The step's label, or None when nothing ran (a finished or paused run was looked at)."""
@@ -103,20 +90,17 @@ class Metrics:
             ["kind"], registry=self.registry, buckets=ACK_BUCKETS)
         for system in SYSTEMS:
             self.api_errors.labels(system)
-        self.registry.register(_State(runs_by_phase, active))
+        self._state = _State(runs_by_phase, active)
+        self.registry.register(self._state)
 
-    def install(self) -> None:
-        """Receive `record_api_error` calls (until `uninstall`)."""
-        with _guard:
-            _listeners.append(self.api_error)
+    def observe_state(self, runs_by_phase: Callable[[], Mapping[str, int]],
+                      active: Callable[[], bool]) -> None:
+        """Where the scrape-time gauges read from, once the services exist."""
+        self._state._runs, self._state._active = runs_by_phase, active
 
-    def uninstall(self) -> None:
-        with _guard:
-            if self.api_error in _listeners:
-                _listeners.remove(self.api_error)
-
-    def api_error(self, system: str) -> None:
-        self.api_errors.labels(system).inc()
+    def counter_of(self, system: str) -> Callable[[], None]:
+        """What an adapter calls for each failed call to `system` (arm, kubernetes, slack)."""
+        return self.api_errors.labels(system).inc
 
     def observe_step(self, result: StepResult, seconds: float) -> None:
         name = step_name(result)

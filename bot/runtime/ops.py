@@ -10,27 +10,21 @@ because a pooled SQLite connection keeps reading a file that was deleted or move
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from apscheduler.schedulers.base import STATE_RUNNING
-from sqlalchemy import Engine, create_engine, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from bot.runtime.metrics import Metrics
 from bot.runtime.services import Services
-from bot.store.tables import RunRow
+from bot.store.probe import database_ping
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8080
-PROBE_TIMEOUT = 3  # seconds a database probe may take (kubelet's default probe timeout is 1 s)
 
 
 @dataclass(frozen=True)
@@ -45,27 +39,8 @@ Probe = Callable[[], Check]
 def database_probe(url: str, schema: bool = True) -> Probe:
     """Reads one row of `runs` (or, without `schema`, only connects) on a new connection;
     never creates a SQLite file."""
-    engine = _probe_engine(url)
-
-    def probe() -> Check:
-        try:
-            with engine.connect() as conn:
-                conn.execute(select(RunRow.id).limit(1) if schema else select(1)).all()
-        except Exception as exc:
-            return Check(False, f"{type(exc).__name__}: {_first_line(exc)}")
-        return Check(True, f"{engine.dialect.name} reachable")
-
-    return probe
-
-
-def _probe_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        uri = f"file:{quote(str(parsed.database))}?mode=rw"  # rw: fail instead of creating
-        return create_engine("sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(
-            uri, uri=True, timeout=PROBE_TIMEOUT, check_same_thread=False))
-    args = {"connect_timeout": PROBE_TIMEOUT} if parsed.get_backend_name() == "postgresql" else {}
-    return create_engine(url, poolclass=NullPool, connect_args=args)
+    ping = database_ping(url, schema)
+    return lambda: Check(*ping())
 
 
 def scheduler_probe(services: Services) -> Probe:

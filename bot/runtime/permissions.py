@@ -20,8 +20,7 @@ from bot.azure.errors import (
     READ_UPGRADES,
     WRITE_CLUSTER,
 )
-from bot.kube.control_plane import INGRESS_NAMESPACE
-from bot.kube.tags import ISTIO_NAMESPACE
+from bot.upgrade.addon import INGRESS_NAMESPACE, ISTIO_NAMESPACE
 from bot.upgrade.phases import Phase
 
 ALL_NAMESPACES = ""  # an empty namespace: every namespace, or a cluster-scoped resource

@@ -1,10 +1,12 @@
 """The bot's durable timetable: APScheduler 3.x with its jobs in the bot's own database.
 
-Jobs are referenced by text (`handlers.jobs:check_run`), have explicit ids derived from what
-they are about (`check:<run>`, `remind:<run>:<version>:<action>:<asked>` and `expire:...`,
-`drift:<cluster>`), and run
-with `coalesce=True, max_instances=1`: after a restart the job store gives back the same jobs,
-and missed firings collapse into one. `reconcile(run)` makes the jobs match the run's phase, so
+A persisted job names its route (`check_run`, with the run id as its argument) and is stored
+with the text reference of `routed_job`; the scheduler's executor hands it to the callable that
+`route()` registered (handlers/jobs.py), so no module global holds the running bot. Jobs have
+explicit ids derived from what they are about (`check:<run>`, `drift:<cluster>`,
+`remind:<run>:<version>:<action>:<asked>` and `expire:...`), and run with `coalesce=True,
+max_instances=1`: after a restart the job store gives back the same jobs, and missed firings
+collapse into one. `reconcile(run)` makes the jobs match the run's phase, so
 it can be called any number of times (after every step, and for every active run at start).
 Replicas share the job store but only the leader processes it: a follower starts paused
 (it can still read jobs, e.g. the next check's time) and `activate()` resumes it.
@@ -14,10 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -33,9 +38,51 @@ from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
 from bot.upgrade.records import Run
 
 log = logging.getLogger(__name__)
-JOBS = "handlers.jobs"
+ROUTED = f"{__name__}:routed_job"
 CHECKED = frozenset({Phase.VERIFYING, Phase.AWAITING_DECISION})
 DRIVE_ID = "drive-runs"
+
+
+Route = Callable[..., None]
+
+
+def routed_job(route: str, *args: Any) -> None:
+    """What a persisted job names; only the scheduler's executor runs jobs (by their route)."""
+    raise RuntimeError(f"job route {route!r} was called outside the scheduler")
+
+
+@dataclass(frozen=True)
+class _RoutedJob:
+    """A due job as APScheduler's `run_job` reads it, with the route's callable as its func."""
+
+    job: Job
+    func: Callable[..., None]
+
+    def __getattr__(self, name: str) -> Any:  # id, args, kwargs, misfire_grace_time, ...
+        if name == "args":
+            return tuple(self.job.args[1:])
+        return getattr(self.job, name)
+
+    def __str__(self) -> str:
+        return str(self.job)
+
+
+class _RoutingExecutor(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler is untyped
+    def __init__(self, routes: Mapping[str, Route], workers: int = 4) -> None:
+        super().__init__(workers)
+        self._routes = routes
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        route = job.args[0] if job.args else None
+        func = self._routes.get(route) if isinstance(route, str) else None
+        if func is None:  # not routed yet (starting) or a job from an older version
+            log.warning("job %s: no route %r; skipped", job.id, route)
+            func = _skip
+        super()._do_submit_job(_RoutedJob(job, func), run_times)
+
+
+def _skip(*_args: Any) -> None:
+    pass
 
 
 def check_id(run_id: int) -> str:
@@ -63,11 +110,16 @@ class Scheduler:
         self.drive_every = drive_every
         self._check_every = check_every or {}
         self._store = job_store(url)
+        self._routes: dict[str, Route] = {}
         self.aps = BackgroundScheduler(
             jobstores={"default": self._store},
-            executors={"default": ThreadPoolExecutor(4)},
+            executors={"default": _RoutingExecutor(self._routes)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
             timezone=UTC)
+
+    def route(self, routes: Mapping[str, Route]) -> None:
+        """What runs each job (`check_run`, `drive_runs`, ...), before `start`."""
+        self._routes.update(routes)
 
     def start(self, paused: bool = False) -> None:
         store = self._store
@@ -90,15 +142,16 @@ class Scheduler:
             self.aps.pause()
 
     def _add_standing_jobs(self) -> None:
-        self.aps.add_job(f"{JOBS}:drive_runs", IntervalTrigger(seconds=self.drive_every),
-                         id=DRIVE_ID, replace_existing=True)
+        self.aps.add_job(ROUTED, IntervalTrigger(seconds=self.drive_every),
+                         args=["drive_runs"], id=DRIVE_ID, replace_existing=True)
         for cluster in self.config.clusters:
             drift = cluster.patch_drift
             job = f"drift:{cluster.name}"
             if drift.enabled:
-                self.aps.add_job(f"{JOBS}:check_patch_drift",
+                self.aps.add_job(ROUTED,
                                  CronTrigger.from_crontab(drift.cron, timezone=drift.timezone),
-                                 args=[cluster.name], id=job, replace_existing=True)
+                                 args=["check_patch_drift", cluster.name], id=job,
+                                 replace_existing=True)
             else:
                 self._remove(job)
 
@@ -121,8 +174,8 @@ class Scheduler:
         one time for all, or per action), nothing once it is over."""
         if run.phase in CHECKED and self.aps.get_job(check_id(run.id)) is None:
             every = self.check_interval(run.cluster)
-            self.aps.add_job(f"{JOBS}:check_run", IntervalTrigger(seconds=every),
-                             args=[run.id], id=check_id(run.id), replace_existing=True,
+            self.aps.add_job(ROUTED, IntervalTrigger(seconds=every),
+                             args=["check_run", run.id], id=check_id(run.id), replace_existing=True,
                              next_run_time=datetime.now(UTC))
         elif run.phase not in CHECKED:
             self._remove(check_id(run.id))
@@ -137,13 +190,14 @@ class Scheduler:
                 self._once(run, action, asked, "expire", expires_at(policy, asked))
 
     def _once(self, run: Run, action: Action, asked: datetime, what: str, at: datetime) -> None:
-        """`handlers.jobs:<what>_approval` at `at` for this request (a renewed request is a
+        """The route `<what>_approval` at `at` for this request (a renewed request is a
         new job; the old one sees that its request is gone and says nothing)."""
         job = approval_job_id(what, run.id, run.version, action, asked)
         if at <= datetime.now(UTC) or self.aps.get_job(job) is not None:
             return
-        self.aps.add_job(f"{JOBS}:{what}_approval", DateTrigger(at), id=job,
-                         args=[run.id, action.value, run.version, asked.isoformat()],
+        self.aps.add_job(ROUTED, DateTrigger(at), id=job,
+                         args=[f"{what}_approval", run.id, action.value, run.version,
+                               asked.isoformat()],
                          replace_existing=True,
                          misfire_grace_time=int(timedelta(hours=1).total_seconds()))
 

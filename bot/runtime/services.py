@@ -11,43 +11,27 @@ driving runs and the scheduler's jobs; answering Slack and recording approvals g
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-
-from slack_sdk import WebClient
 
 from bot.config.settings import BotConfig
 from bot.kube.census_pool import CensusPool
 from bot.runtime.driver import Driver
 from bot.runtime.scheduler import Scheduler
 from bot.slack.membership import Membership
-from bot.slack.notifier import Notifier
+from bot.slack.notifier import Notifier, answer_failure, error_text
 from bot.slack.reporting import refresh_facts
 from bot.store.repository import Store
 from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
 from bot.upgrade.records import Run
+from bot.workflow.locks import RunLocks
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
 CENSUS_ON = frozenset({Phase.CANARY_READY, Phase.VERIFYING, Phase.PATCH_VERIFYING})
-
-
-def answer_failure(response_url: str | None, what: str, error: BaseException) -> None:
-    """A bug, not a MeshUpgradeError: the trace goes to the log under a fresh reference id, and
-    the person is told only that id (nothing of the trace reaches Slack)."""
-    reference = uuid.uuid4().hex[:10]
-    log.error("reference %s: %s", reference, what, exc_info=error)
-    Notifier.respond(response_url, f":x: Something went wrong on the bot's side (reference "
-                     f"`{reference}`). Nothing else was changed; tell the bot's operators the "
-                     "reference.")
-
-
-def error_text(exc: MeshUpgradeError) -> str:
-    return f":warning: {exc.message}" + (f"\n{exc.hint}" if exc.hint else "")
 
 
 @dataclass(frozen=True)
@@ -72,6 +56,7 @@ class Services:
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="work"))
     census_pool: CensusPool | None = None  # the worker process censuses run in, if any
+    run_locks: RunLocks = field(default_factory=RunLocks)  # clicks on a run, one at a time
 
     def __post_init__(self) -> None:
         self.driver = Driver(self.workflow, self.on_step)
@@ -134,11 +119,11 @@ class Services:
             self.census_pool.close()
 
 
-def build_services(config: BotConfig, store: Store, workflow: Workflow, client: WebClient,
-                   database_url: str, timing: Timing | None = None) -> Services:
+def build_services(config: BotConfig, store: Store, workflow: Workflow, notifier: Notifier,
+                   membership: Membership, database_url: str,
+                   timing: Timing | None = None) -> Services:
     timing = timing or Timing()
     scheduler = Scheduler(config, database_url, timing.drive_every, timing.check_every)
-    services = Services(config, store, workflow, Notifier(client, store, config),
-                        Membership(client), scheduler)
+    services = Services(config, store, workflow, notifier, membership, scheduler)
     services.driver.max_wait = timing.max_wait
     return services

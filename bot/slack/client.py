@@ -21,8 +21,6 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web import SlackResponse
 
-from bot.runtime.metrics import record_api_error
-
 TIMEOUT = 30
 
 
@@ -34,21 +32,29 @@ def retry_handlers() -> list[RetryHandler]:
 
 
 class CountingWebClient(WebClient):
+    """Tells `on_error` of every call that failed (after its retries)."""
+
+    def __init__(self, *args: Any, on_error: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_error = on_error
+
     def api_call(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().api_call(*args, **kwargs)
         except (SlackClientError, OSError):  # SlackApiError is a SlackClientError
-            record_api_error("slack")
+            self.on_error()
             raise
 
 
-def build_client(token: str, base_url: str | None = None, *, counting: bool = False
-                 ) -> WebClient:
-    """A WebClient with the bot's retry handlers and timeout; `counting`: the bot's own, whose
-    failed calls `/metrics` counts (doctor's one-off checks are not counted)."""
+def build_client(token: str, base_url: str | None = None, *,
+                 on_error: Callable[[], None] | None = None) -> WebClient:
+    """A WebClient with the bot's retry handlers and timeout; with `on_error`, the bot's own,
+    whose failed calls `/metrics` counts (doctor's one-off checks are not counted)."""
     kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    kind = CountingWebClient if counting else WebClient
-    return kind(token=token, timeout=TIMEOUT, retry_handlers=retry_handlers(), **kwargs)
+    common = {"token": token, "timeout": TIMEOUT, "retry_handlers": retry_handlers(), **kwargs}
+    if on_error is None:
+        return WebClient(**common)
+    return CountingWebClient(on_error=on_error, **common)
 
 
 def ack_kind(body: Any) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -44,9 +43,10 @@ from bot.slack.client import retry_handlers
 from bot.slack.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
 from bot.store.repository import Store
 from bot.upgrade.approvals import expires_at
-from bot.upgrade.errors import GiveUp
+from bot.upgrade.errors import GiveUp, MeshUpgradeError
 from bot.upgrade.phases import Action, allowed_actions
 from bot.upgrade.records import AuditEntry, Run, SlackRef
+from bot.workflow.locks import RunLocks
 
 log = logging.getLogger(__name__)
 FACTS_KEY, CURSOR_KEY = "slack.card_facts", "slack.audit_cursor"
@@ -68,13 +68,8 @@ class NotInChannel(GiveUp):
 class Notifier:
     def __init__(self, client: WebClient, store: Store, config: BotConfig) -> None:
         self.client, self.store, self.config = client, store, config
-        self._locks: dict[int, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._lock = RunLocks()
         self._shown: dict[int, str] = {}  # run id -> hash of the card last sent
-
-    def _lock(self, run_id: int) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(run_id, threading.Lock())
 
     # --- the card and the thread -----------------------------------------------------------
 
@@ -268,6 +263,20 @@ class Notifier:
             if error in _CHANNEL_ERRORS:
                 raise NotInChannel(channel, error) from None
             raise
+
+
+def answer_failure(response_url: str | None, what: str, error: BaseException) -> None:
+    """A bug, not a MeshUpgradeError: the trace goes to the log under a fresh reference id, and
+    the person is told only that id (nothing of the trace reaches Slack)."""
+    reference = uuid.uuid4().hex[:10]
+    log.error("reference %s: %s", reference, what, exc_info=error)
+    Notifier.respond(response_url, f":x: Something went wrong on the bot's side (reference "
+                     f"`{reference}`). Nothing else was changed; tell the bot's operators the "
+                     "reference.")
+
+
+def error_text(exc: MeshUpgradeError) -> str:
+    return f":warning: {exc.message}" + (f"\n{exc.hint}" if exc.hint else "")
 
 
 def step_of(entry: AuditEntry) -> StepView:

@@ -12,8 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config.settings import ClusterConfig
-from bot.kube.control_plane import SHARED_CONFIG
+from bot.upgrade.addon import ADDON_NAMESPACES, shared_config
 from bot.upgrade.cluster_facts import (
     Census,
     HealthReport,
@@ -25,14 +24,12 @@ from bot.upgrade.errors import GateRefused, GiveUp
 from bot.upgrade.mesh_facts import UpgradeOptions
 from bot.upgrade.versions import as_revision
 
-# The add-on's own namespaces: their pods come and go with the control plane of a revision.
-ADDON_NAMESPACES = frozenset({"aks-istio-system", "aks-istio-ingress", "aks-istio-egress"})
 WAVE_PER_CONCURRENCY = 4  # a wave holds at most this many times max_concurrency workloads
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the plan needs from a cluster's configuration."""
+    """What the plan needs from a cluster's configuration (`ClusterConfig.settings()`)."""
 
     cluster: str
     stable_tag: str = "prod-stable"
@@ -41,12 +38,6 @@ class Settings:
     include: tuple[str, ...] = ()
     out_of_scope: frozenset[str] = frozenset()
     wave_size: int = 20
-
-    @classmethod
-    def of(cls, cfg: ClusterConfig) -> Settings:
-        return cls(cfg.name, cfg.tags.stable, cfg.tags.canary, cfg.tags.use_tags,
-                   cfg.namespaces.include, cfg.out_of_scope(),
-                   cfg.restart.max_concurrency * WAVE_PER_CONCURRENCY)
 
     def in_scope(self, namespace: str) -> bool:
         return namespace not in self.out_of_scope and (
@@ -226,7 +217,7 @@ def make_plan(settings: Settings, options: UpgradeOptions, seen: Observation,
     target = choose_target(options, to)
     moves = namespace_moves(settings, seen.injections, current, target)
     waves = restart_waves(settings, seen.census, current, {m.namespace for m in moves})
-    shared = (SHARED_CONFIG.format(revision=current), SHARED_CONFIG.format(revision=target))
+    shared = (shared_config(current), shared_config(target))
     removals = (f"control plane {current} (istiod-{current}, its ingress gateways, injector)",
                 f"ConfigMap {shared[0]} in aks-istio-system, if present",
                 *([f"revision tag {settings.canary_tag}"] if settings.use_tags else []))

@@ -80,7 +80,7 @@ class Workflow:
 
     def settings(self, cluster: str, use_tags: bool | None = None) -> Settings:
         """The cluster's settings; `use_tags` overrides its `tags.use_tags` (`--no-tags`)."""
-        settings = Settings.of(self.config.cluster(cluster))
+        settings = self.config.cluster(cluster).settings()
         return settings if use_tags is None else replace(settings, use_tags=use_tags)
 
     def run_settings(self, run: Run) -> Settings:

@@ -3,7 +3,8 @@ approving each waiting phase's action as `--final` says (start, roll, then compl
 
     python -m tests.e2e.engine_driver --config bot.yaml --cluster aks-sandbox --final complete
 
-ARM is reached as bot.engine wires it (MESH_UPGRADE_ARM_* in the environment). Exit 0 when the
+ARM is reached as the bot wires it (MESH_UPGRADE_ARM_* in the environment), with meshsim's
+credential (tests/sim_bot.py). Exit 0 when the
 run is over, 3 when it waits for a person. The tests kill it with SIGKILL and start it again.
 """
 
@@ -13,10 +14,12 @@ import argparse
 import sys
 import time
 
+from bot.azure.connect import ArmEndpoint
 from bot.cli.wiring import build_workflow
 from bot.config.settings import load_config
 from bot.upgrade.phases import Action, Phase
 from bot.workflow.steps import Wait
+from tests.sim_bot import credential
 
 APPROVER = "U0APPROVER"
 
@@ -29,7 +32,8 @@ def main() -> int:
     args = p.parse_args()
     answers = {Phase.PLANNED: Action.START, Phase.CANARY_READY: Action.ROLL,
                Phase.AWAITING_DECISION: Action(args.final)}
-    workflow = build_workflow(load_config(args.config))
+    workflow = build_workflow(load_config(args.config),
+                              arm=ArmEndpoint.from_env(credential=credential()))
     run = workflow.store.active_run(args.cluster)
     if run is None:
         return 0

@@ -19,13 +19,15 @@ from typing import Any
 
 import yaml
 
+from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.sandbox import sandbox_config
-from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
 from tests.e2e.slack_harness import wait_until
+from tests.sim_bot import COMMAND as SIM_BOT
+from tests.sim_bot import ENV_TOKEN, ROOT
 
-BOT = Path(sys.executable).parent / "mesh-upgrade-bot"
+BOT = Path(sys.executable).parent / "mesh-upgrade-bot"  # the console script, for runs without ARM
 ARM_TOKEN = "meshsim-run-arm-token"
 SPEED = 20.0  # simulated seconds per real second (the tests give 3 real s to ack)
 _BANNER = re.compile(r"running \((\w+) mode(?:, (http://\S+/slack/events))?, ops (http://\S+)\)")
@@ -84,9 +86,9 @@ def start_bot(sim: MeshSim, tmp_path: Path, mode: str, *extra: str) -> RunningBo
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MESH_UPGRADE_"))}
     with log.open("wb") as err, out.open("wb") as stdout:
         child = subprocess.Popen(
-            [str(BOT), "run", "--config", str(config), "--mode", mode, "--host", "127.0.0.1",
+            [*SIM_BOT, "run", "--config", str(config), "--mode", mode, "--host", "127.0.0.1",
              "--port", "0", "--ops-port", "0", "--drive-every", "0.1", "--max-wait", "0.2",
-             *extra], env={**env, **secrets_env(sim)}, stdout=stdout, stderr=err)
+             *extra], env={**env, **secrets_env(sim)}, stdout=stdout, stderr=err, cwd=ROOT)
 
     def banner() -> Any:
         if child.poll() is not None:

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from bot.cli.run import Bot, SlackAccess, build_bot
+from bot.cli.run import SlackAccess, build_bot
 from bot.cli.sandbox import sandbox_config
-from bot.cli.wiring import ArmEndpoint
 from bot.config.settings import BotConfig, SlackMode
+from bot.runtime.bot import Bot
 from bot.runtime.services import Timing
 from bot.upgrade.phases import Phase
 from bot.upgrade.records import Run
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
 from meshsim.slack.testing import wait_for
+from tests.sim_bot import sim_arm
 
 CHANNEL = seed.OPS_CHANNEL
 ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
@@ -123,7 +124,7 @@ def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK
         data["clusters"] = [{**c, **cluster} for c in data["clusters"]]
         config = BotConfig.model_validate(data)
     slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, sim.slack.api_url)
-    arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"], "meshsim-e2e-token")
+    arm = sim_arm(described["arm"]["url"], described["arm"]["ca_file"])
     return build_bot(config, slack, mode, database_url, Timing(0.1, 0.2), arm=arm)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL, build_workflow
+from bot.azure.connect import ENV_CA, ENV_URL
+from bot.cli.wiring import build_workflow
 from bot.config.settings import load_config
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Action, Phase
@@ -30,6 +31,7 @@ from tests.integration.conftest_workflow import (
     assert_only_on,
     write_config,
 )
+from tests.sim_bot import ENV_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets")
@@ -69,7 +71,7 @@ def test_killed_engine_finishes_the_run_with_one_put_per_change_and_no_double_re
         config = write_config(sim, tmp_path / "bot.yaml", tmp_path / "bot.db")
         arm = arm_endpoint(sim)
         endpoint_env = {ENV_URL: arm.base_url or "", ENV_CA: arm.ca_file or "",
-                        ENV_TOKEN: arm.token or ""}
+                        ENV_TOKEN: "meshsim-test-token"}
         store = create_store(f"sqlite:///{tmp_path / 'bot.db'}")
         workflow = build_workflow(load_config(config), store, arm)
         run = workflow.request(CLUSTER, Action.START, REQUESTER)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,8 +25,8 @@ import yaml
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
+from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.sandbox import sandbox_config
-from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Phase
 from meshsim.kube.requestinfo import RequestRecord
@@ -45,9 +44,10 @@ from tests.e2e.slack_harness import (
 )
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on
 from tests.integration.postgres_env import postgres_url
+from tests.sim_bot import COMMAND as SIM_BOT
+from tests.sim_bot import ENV_TOKEN, ROOT
 
 __all__ = ["postgres_url"]  # the fixture
-BOT = Path(sys.executable).parent / "mesh-upgrade-bot"
 CLUSTER, NAMESPACE, LEASE = "aks-sandbox", "mesh-upgrade-bot", "mesh-upgrade-bot-leader"
 LEASE_SECONDS, RENEW_DEADLINE, RETRY_PERIOD = 3, 1.5, 1.0
 # The follower sees the leader's last renewal up to one retry period late and counts the
@@ -114,9 +114,9 @@ def _spawn(name: str, config: Path, sim: MeshSim, database: str, tmp: Path) -> R
            ENV_TOKEN: "meshsim-e2e-token", "POD_NAME": name}
     log = tmp / f"{name}.log"
     with log.open("ab") as out:
-        child = subprocess.Popen([str(BOT), "run", "--config", str(config), "--mode", "socket",
+        child = subprocess.Popen([*SIM_BOT, "run", "--config", str(config), "--mode", "socket",
                                   "--drive-every", "0.1", "--max-wait", "0.2", "--ops-port", "0"],
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+                                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     return Replica(name, child, log)
 
 

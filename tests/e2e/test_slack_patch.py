@@ -27,14 +27,14 @@ def test_drift_job_posts_only_with_drift_and_patch_restarts_every_outdated_workl
         tmp_path: Path) -> None:
     with running_bot(tmp_path) as h:
         kube = h.sim.clusters["aks-sandbox"]
-        check_patch_drift("aks-sandbox")
+        check_patch_drift(h.bot.services, "aks-sandbox")
         assert h.messages()["messages"] == []
 
         assert h.sim.arm.patch_release(OLD, "1.22.6") == ["aks-sandbox"]
         assert injector_image(kube, OLD).endswith(PATCHED)
         outdated = {s[0] for s in pod_sidecars(kube) if not (s[3] or "").endswith(PATCHED)}
         assert outdated
-        check_patch_drift("aks-sandbox")
+        check_patch_drift(h.bot.services, "aks-sandbox")
         posts = _drift_posts(h)
         assert len(posts) == 1 and "/mesh-upgrade patch aks-sandbox" in posts[0]
 
@@ -55,5 +55,5 @@ def test_drift_job_posts_only_with_drift_and_patch_restarts_every_outdated_workl
         assert sidecars and [s for s in sidecars if not (s[3] or "").endswith(PATCHED)] == []
         census = h.bot.services.workflow.adapters("aks-sandbox").cluster.census.take()
         assert census.drift == () and set(census.by_version) == {"1.22.6"}
-        check_patch_drift("aks-sandbox")
+        check_patch_drift(h.bot.services, "aks-sandbox")
         assert len(_drift_posts(h)) == 1

@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.sandbox import sandbox_config
-from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Phase
 from meshsim.sim import MeshSim
@@ -34,8 +33,8 @@ from tests.e2e.slack_harness import (
     wait_until,
 )
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on
-
-BOT = Path(sys.executable).parent / "mesh-upgrade-bot"
+from tests.sim_bot import COMMAND as SIM_BOT
+from tests.sim_bot import ENV_TOKEN, ROOT
 
 
 def _spawn(config: Path, sim: MeshSim, log: Path) -> subprocess.Popen[bytes]:
@@ -45,10 +44,10 @@ def _spawn(config: Path, sim: MeshSim, log: Path) -> subprocess.Popen[bytes]:
            ENV_URL: described["arm"]["url"], ENV_CA: described["arm"]["ca_file"],
            ENV_TOKEN: "meshsim-e2e-token"}
     with log.open("ab") as out:
-        child = subprocess.Popen([str(BOT), "run", "--config", str(config), "--mode", "socket",
+        child = subprocess.Popen([*SIM_BOT, "run", "--config", str(config), "--mode", "socket",
                                   "--drive-every", "0.1", "--max-wait", "0.2",
                                   "--ops-port", "0"],  # 8080 may be taken by a parallel test
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+                                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     wait_until(lambda: sim.slack.configure_app()["socket_connections"] or child.poll() is not None,
                30, "the bot process to connect")
     assert child.poll() is None, log.read_text()[-3000:]

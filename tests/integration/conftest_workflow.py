@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from bot.cli.wiring import ArmEndpoint, build_workflow
+from bot.azure.connect import ArmEndpoint
+from bot.cli.wiring import build_workflow
 from bot.config.settings import BotConfig
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Action
@@ -27,6 +28,7 @@ from meshsim.arm.calls import ArmCall
 from meshsim.kube.cluster import KubeSim
 from meshsim.kube.resources import by_kind
 from meshsim.sim import RESOURCE_GROUP, SUBSCRIPTION, MeshSim
+from tests.sim_bot import sim_arm
 
 CLUSTER = "aks-sandbox"
 OLD, NEW = "asm-1-22", "asm-1-23"
@@ -51,7 +53,7 @@ def cluster_config(sim: MeshSim, **overrides: Any) -> dict[str, Any]:
 
 def arm_endpoint(sim: MeshSim) -> ArmEndpoint:
     assert sim.arm.base_url is not None and sim.arm.ca_path is not None
-    return ArmEndpoint(sim.arm.base_url, str(sim.arm.ca_path), "meshsim-test-token")
+    return sim_arm(sim.arm.base_url, str(sim.arm.ca_path))
 
 
 def write_config(sim: MeshSim, path: Path, database: Path, **overrides: Any) -> Path:

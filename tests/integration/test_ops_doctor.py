@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.main import main
 from bot.cli.sandbox import sandbox_config
-from bot.cli.wiring import ENV_CA, ENV_TOKEN, ENV_URL
 from bot.runtime.permissions import KUBERNETES
 from meshsim.faults import Faults
 from meshsim.kube.requestinfo import RequestAttributes, RequestLog
 from meshsim.kube.server import make_app
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
+from tests.sim_bot import ENV_TOKEN, credential
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def write_config(sim: MeshSim, tmp_path: Path, **cluster: Any) -> Path:
 
 
 def doctor(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = main(["doctor", "--config", str(path), *extra])
+    code = main(["doctor", "--config", str(path), *extra], arm_credential=credential())
     return code, capsys.readouterr().out
 
 

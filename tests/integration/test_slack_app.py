@@ -17,16 +17,17 @@ import pytest
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.cli.run import Bot, SlackAccess, build_bot
+from bot.cli.run import SlackAccess, build_bot
 from bot.cli.sandbox import sandbox_config
-from bot.cli.wiring import ArmEndpoint
 from bot.config.settings import SlackMode
+from bot.runtime.bot import Bot
 from bot.runtime.services import Timing
 from bot.slack.client import build_client
 from bot.slack.membership import Membership
 from meshsim.slack import seed
 from meshsim.slack.testing import RunningSlack, wait_for
 from tests.e2e.slack_harness import texts
+from tests.sim_bot import sim_arm
 
 CLUSTER = {"name": "aks-sandbox", "subscription_id": "00000000-0000-0000-0000-00000000a115",
            "resource_group": "rg-mesh"}
@@ -44,7 +45,7 @@ def _bot(slack: RunningSlack, tmp_path: Path, mode: SlackMode) -> Bot:
     access = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, slack.api_url)
     # ARM is never reached by these commands: nothing here reads a cluster.
     return build_bot(config, access, mode, url, Timing(0.2, 0.5),
-                     arm=ArmEndpoint("https://127.0.0.1:9", None, "unused"))
+                     arm=sim_arm("https://127.0.0.1:9", ""))
 
 
 @pytest.fixture
@@ -82,15 +83,15 @@ def _command(text: str) -> dict[str, str]:
 
 
 def test_signed_help_is_answered_in_the_ack(http_bot: Bot) -> None:
-    response = http_bot.app.dispatch(_signed(_command("help")))
+    response = http_bot.slack.app.dispatch(_signed(_command("help")))
     assert response.status == 200
     assert "/mesh-upgrade start &lt;cluster&gt;" in (response.body or "")
 
 
 def test_bad_signature_and_old_timestamp_are_refused(http_bot: Bot) -> None:
-    assert http_bot.app.dispatch(_signed(_command("help"), secret="wrong")).status == 401
+    assert http_bot.slack.app.dispatch(_signed(_command("help"), secret="wrong")).status == 401
     old = int(time.time()) - 600
-    assert http_bot.app.dispatch(_signed(_command("help"), stamp=old)).status == 401
+    assert http_bot.slack.app.dispatch(_signed(_command("help"), stamp=old)).status == 401
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -102,7 +103,7 @@ def test_bad_signature_and_old_timestamp_are_refused(http_bot: Bot) -> None:
 ])
 def test_bad_input_gets_what_was_wrong_and_the_usage(http_bot: Bot, text: str,
                                                      expected: str) -> None:
-    response = http_bot.app.dispatch(_signed(_command(text)))
+    response = http_bot.slack.app.dispatch(_signed(_command(text)))
     assert response.status == 200
     assert expected in (response.body or "") and "Usage" in (response.body or "")
     assert "<!channel>" not in (response.body or "")

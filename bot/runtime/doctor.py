@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
-from sqlalchemy.engine import make_url
 
-from bot.cli.main import subcommand
 from bot.config.file import ConfigError
 from bot.config.settings import BotConfig, ClusterConfig, Secrets, SlackMode, load_config, reveal
 from bot.runtime.permissions import (
@@ -69,15 +67,6 @@ class Findings:
         return sum(r.status is Status.FAIL for r in self.rows)
 
 
-def _doctor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="the bot's YAML configuration")
-    p.add_argument("--mode", choices=[m.value for m in SlackMode],
-                   help="check for Socket Mode or HTTP (default: slack.mode in the file)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-@subcommand("doctor", "check the configuration, Slack tokens, ARM and cluster access and RBAC",
-            _doctor_args)
 def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
     findings = Findings()
     config = _check_config(args.config, findings)
@@ -88,7 +77,7 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
         _check_database(config, secrets, findings)
         _check_slack(config, mode, secrets, findings)
         for cluster in config.clusters:
-            _check_cluster(cluster, findings)
+            _check_cluster(cluster, findings, getattr(args, "arm_credential", None))
     out.write(_json(findings) if args.json else render(findings))
     return 1 if findings.failed else 0
 
@@ -132,11 +121,10 @@ def _check_secrets(mode: SlackMode, secrets: Secrets, f: Findings) -> None:
 def _check_database(config: BotConfig, secrets: Secrets, f: Findings) -> None:
     from bot.config.settings import database_url
     from bot.runtime.ops import database_probe
+    from bot.store.probe import describe_url
 
     url = database_url(config, secrets)
-    parsed = make_url(url)
-    shown = parsed.render_as_string(hide_password=True)
-    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    shown, path = describe_url(url)
     if path and path != ":memory:" and not Path(path).exists():
         folder = Path(path).resolve().parent
         writable = folder.is_dir() and os.access(folder, os.W_OK)
@@ -154,7 +142,7 @@ def _check_database(config: BotConfig, secrets: Secrets, f: Findings) -> None:
 
 
 def _check_slack(config: BotConfig, mode: SlackMode, secrets: Secrets, f: Findings) -> None:
-    from bot.cli.run import ENV_SLACK_API
+    from bot.config.settings import ENV_SLACK_API
 
     base = os.environ.get(ENV_SLACK_API) or None
     token = reveal(secrets.slack_bot_token)
@@ -231,11 +219,11 @@ def _check_groups(config: BotConfig, token: str, base: str | None, f: Findings) 
 # --- ARM and Kubernetes, per cluster -------------------------------------------------------------
 
 
-def _check_cluster(cfg: ClusterConfig, f: Findings) -> None:
-    from bot.cli.wiring import ArmEndpoint, connect_mesh
+def _check_cluster(cfg: ClusterConfig, f: Findings, arm_credential: Any = None) -> None:
+    from bot.azure.connect import ArmEndpoint, connect_mesh
 
     name = cfg.name
-    mesh = connect_mesh(cfg, ArmEndpoint.from_env())
+    mesh = connect_mesh(cfg, ArmEndpoint.from_env(credential=arm_credential))
     try:
         state = mesh.mesh_state()
         f.add(f"arm {name}: managedCluster", state.enabled,
@@ -254,12 +242,12 @@ def _check_cluster(cfg: ClusterConfig, f: Findings) -> None:
 
 
 def _check_kubernetes(cfg: ClusterConfig, mesh: Any, f: Findings) -> None:
-    from bot.cli.wiring import kube_api_client
     from bot.kube.access_review import review, server_version
+    from bot.kube.client import kube_api_client
 
     name = cfg.name
     try:
-        api = kube_api_client(cfg.access, mesh)
+        api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label)
         version = server_version(api)
         f.add(f"k8s {name}: access", True, f"{cfg.access.mode}: Kubernetes {version}")
         verdicts = review(api, KUBERNETES)

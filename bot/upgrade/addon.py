@@ -1,0 +1,18 @@
+"""The names the AKS Istio add-on gives its parts (aks-arm.md §4): where its control plane
+runs, how its gateways and the user's shared MeshConfig are named. Standard library only.
+"""
+
+from __future__ import annotations
+
+ISTIO_NAMESPACE = "aks-istio-system"
+INGRESS_NAMESPACE = "aks-istio-ingress"
+EGRESS_NAMESPACE = "aks-istio-egress"
+# The add-on's own namespaces: their pods come and go with the control plane of a revision.
+ADDON_NAMESPACES = frozenset({ISTIO_NAMESPACE, INGRESS_NAMESPACE, EGRESS_NAMESPACE})
+GATEWAY_PREFIX = "aks-istio-ingressgateway-"
+SHARED_CONFIG = "istio-shared-configmap-{revision}"
+
+
+def shared_config(revision: str) -> str:
+    """The shared MeshConfig of `revision`, which the user keeps per revision."""
+    return SHARED_CONFIG.format(revision=revision)
