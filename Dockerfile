@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The bot's image: `docker build -t mesh-upgrade-bot .`; deploy/ runs it.
 # Two stages: the builder makes the wheel and a virtualenv with everything installed; the
-# runtime copies only that virtualenv onto a slim Python. It runs as a fixed non-root UID and
+# runtime copies only that virtualenv onto a slim Python. The wheel holds bot/ and handlers/
+# only: neither the simulator (meshsim/, a separate distribution) nor test-only packages. It runs as a fixed non-root UID and
 # writes nothing outside its volumes (/data for SQLite, /tmp as an emptyDir), so
 # readOnlyRootFilesystem holds. No HEALTHCHECK: Kubernetes probes /healthz and /livez.
 # CI cannot run `docker build`; tests/deploy/test_image.py runs the builder's steps instead,
@@ -14,7 +15,6 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
-COPY meshsim ./meshsim
 # The bytecode is compiled here (pip's default), so the read-only runtime never writes any.
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \

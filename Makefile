@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml meshsim/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e ./meshsim -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,6 +19,7 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The PostgreSQL tests (store, two replicas) use MESH_UPGRADE_TEST_POSTGRES_URL; without it they
 # skip, except in CI. When it is unset and `make postgres` has run (its server answers), the

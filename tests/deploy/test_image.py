@@ -133,10 +133,54 @@ def test_the_builder_steps_make_a_wheel_whose_console_script_starts(tmp_path: Pa
     shown = _sh(["mesh-upgrade-bot", "--help"], env=env)
     assert "run" in shown and "census" in shown
     assert "--config" in _sh(["mesh-upgrade-bot", "run", "--help"], env=env)
+    _runs_doctor_and_run_without_the_simulator(venv, env, tmp_path)
     # the chart module imports matplotlib: its cache goes to MPLCONFIGDIR, nowhere else
     _sh([str(venv / "bin" / "python"), "-c", "import bot.slack.charts"], env=env)
     assert list((tmp_path / "matplotlib").glob("fontlist-*.json")), "no font cache written"
     assert not (tmp_path / ".cache").exists() and not (tmp_path / ".config").exists()
+
+
+def _runs_doctor_and_run_without_the_simulator(venv: Path, env: dict[str, str],
+                                               tmp_path: Path) -> None:
+    """The installed wheel carries no simulator and no test-only package, and its commands
+    work without them: doctor reports (a red table, not a traceback), run refuses with a
+    sentence when its tokens are missing."""
+    python = str(venv / "bin" / "python")
+    for absent in ("meshsim", "trustme", "pytest", "playwright"):  # aiohttp comes with kubernetes
+        done = subprocess.run([python, "-c", f"import {absent}"], capture_output=True,
+                              text=True, env={**os.environ, **env}, check=False,
+                              cwd=tmp_path)  # not the repository, whose meshsim/ is there
+        assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr, absent
+    config = tmp_path / "clusters.yaml"
+    config.write_text(WHEEL_CONFIG.format(db=tmp_path / "bot.db"))
+    clean = {k: v for k, v in {**os.environ, **env}.items()
+             if not k.startswith(("SLACK_", "MESH_UPGRADE_"))}
+    doctor = subprocess.run(["mesh-upgrade-bot", "doctor", "--config", str(config)],
+                            capture_output=True, text=True, env=clean, timeout=120, check=False,
+                            cwd=tmp_path)
+    assert doctor.returncode == 1, doctor.stderr
+    assert "config" in doctor.stdout and "FAIL" in doctor.stdout and "SLACK_BOT_TOKEN" in \
+        doctor.stdout, doctor.stdout
+    run = subprocess.run(["mesh-upgrade-bot", "run", "--config", str(config)],
+                         capture_output=True, text=True, env=clean, timeout=60, check=False,
+                         cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.startswith("error: "), run.stderr
+    assert "SLACK_BOT_TOKEN" in run.stderr and "Traceback" not in run.stderr + doctor.stderr
+
+
+WHEEL_CONFIG = """\
+database_url: sqlite:///{db}
+slack:
+  mode: socket
+clusters:
+  - name: prod
+    subscription_id: 00000000-0000-0000-0000-000000000000
+    resource_group: rg
+    cluster_name: aks-prod
+    channel: C0MESHOPS
+    approvals:
+      default: {{users: [U0BOB], required: 1}}
+"""
 
 
 def _builder_run() -> str:
