@@ -22,6 +22,7 @@ from bot.slack.reports import sidecars_report
 from bot.slack.views import sidecars_view
 from bot.upgrade.approvals import ApprovalPolicy, expires_at
 from bot.upgrade.errors import MeshUpgradeError
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase, allowed_actions
 from bot.upgrade.records import Run
 
@@ -78,9 +79,10 @@ def expire_approval(s: Services, run_id: int, action: str, version: int, asked: 
         return
     until = expires_at(policy, datetime.fromisoformat(asked))
     # The audit entry is also the thread's reply (posted by the sync with the card's edit).
-    s.store.audit("bot", f"expired: {action} was not approved by {when(until)}; its button "
+    s.store.audit("bot", AuditKind.EXPIRED,
+                  f"expired: {action} was not approved by {when(until)}; its button "
                   "on the card now asks for it again", cluster=run.cluster, run_id=run_id,
-                  detail={"run_version": version, "asked_at": asked})
+                  detail={"action": action, "run_version": version, "asked_at": asked})
     s.notifier.sync(run_id)
 
 

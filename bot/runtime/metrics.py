@@ -14,40 +14,24 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from bot.upgrade.kinds import StepKind
 from bot.upgrade.phases import Phase, is_terminal
-
-if TYPE_CHECKING:  # the adapters import this module; bot.steps imports them
-    from bot.workflow.steps import StepResult
+from bot.workflow.steps import StepResult
 
 log = logging.getLogger(__name__)
 SYSTEMS = ("arm", "kubernetes", "slack")
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
-# What a step did, from the first words of StepResult.did (bounded label values).
-_STEP_NAMES = (("asked ARM", "arm_put"), ("Sent ", "arm_put"), ("ARM is applying", "arm_poll"),
-               ("ARM now runs", "arm_done"), ("wave ", "restart_wave"), ("tags:", "tags"),
-               ("moved:", "move_namespaces"), ("waiting for the", "control_plane"),
-               ("soaking", "soak"), ("will retry", "retry"), ("paused:", "pause"),
-               ("failed:", "fail"), ("waiting for", "await_approval"))
-
 def step_name(result: StepResult) -> str | None:
     """The step's label, or None when nothing ran (a finished or paused run was looked at)."""
-    wait = str(result.wait.value)
-    if wait == "done":
-        return None
-    for prefix, name in _STEP_NAMES:
-        if result.did.startswith(prefix):
-            return name
-    if wait == "person":
-        return None
-    return "transition" if "; now " in result.did else wait
+    return None if result.kind is StepKind.LOOK else result.kind.value
 
 
 class _State(Collector):

@@ -27,7 +27,6 @@ from bot.store.repository import Store
 from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
 from bot.upgrade.records import Run
-from bot.workflow.locks import RunLocks
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,6 @@ class Services:
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="work"))
     census_pool: CensusPool | None = None  # the worker process censuses run in, if any
-    run_locks: RunLocks = field(default_factory=RunLocks)  # clicks on a run, one at a time
 
     def __post_init__(self) -> None:
         self.driver = Driver(self.workflow, self.on_step)

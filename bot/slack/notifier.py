@@ -44,8 +44,10 @@ from bot.slack.views import CardFacts, Need, approvals_from_audit, card_view, wa
 from bot.store.repository import Store
 from bot.upgrade.approvals import expires_at
 from bot.upgrade.errors import GiveUp, MeshUpgradeError
+from bot.upgrade.kinds import COMMANDS, FAILURES
 from bot.upgrade.phases import Action, allowed_actions
 from bot.upgrade.records import AuditEntry, Run, SlackRef
+from bot.workflow.approvals import requested_at
 from bot.workflow.locks import RunLocks
 
 log = logging.getLogger(__name__)
@@ -185,11 +187,7 @@ class Notifier:
         return tuple(out)
 
     def requested_at(self, run: Run, action: Action) -> datetime:
-        """When `action` was last asked for: entering the phase, or a later request."""
-        entered = self.store.history(run.id)[-1].at
-        asked = [e.at for e in self.store.audit_log(run_id=run.id)
-                 if e.what == f"requested {action.value}"]
-        return max([entered, *asked])
+        return requested_at(self.store, run, action)
 
     def _post_audit(self, run_id: int, ref: SlackRef) -> None:
         cursor = int(self.store.step(run_id, CURSOR_KEY) or 0)
@@ -282,9 +280,7 @@ def error_text(exc: MeshUpgradeError) -> str:
 def step_of(entry: AuditEntry) -> StepView:
     """One audit entry as a thread reply: what, by whom (a person or the bot), when."""
     person = entry.actor if entry.actor.startswith(("U", "W")) else None
-    refused = entry.what.startswith(("refused", "paused", "complete refused", "ARM operation f",
-                                     "expired:"))
-    status = StepStatus.FAILED if refused else StepStatus.DONE
+    status = StepStatus.FAILED if entry.kind in FAILURES else StepStatus.DONE
     return StepView(entry.what, status, _detail(entry.detail), person, entry.at,
                     _command(entry))
 
@@ -303,6 +299,5 @@ def _short(value: Any) -> str:
 
 
 def _command(entry: AuditEntry) -> str | None:
-    what = entry.what
-    return what if what.startswith(("kubectl ", "istioctl ")) else None
+    return entry.what if entry.kind in COMMANDS else None
 

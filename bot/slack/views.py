@@ -31,6 +31,7 @@ from bot.upgrade.cluster_facts import (
     RevisionPlane,
     RevisionTag,
 )
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.plan import Plan
 from bot.upgrade.records import AuditEntry, Run
@@ -80,13 +81,9 @@ def plane_status(plane: RevisionPlane) -> PlaneStatus:
 
 
 def approvals_from_audit(entries: Iterable[AuditEntry]) -> tuple[ApprovalView, ...]:
-    """Who approved what, from the audit's "approved <action>" entries, oldest first."""
-    out = []
-    for e in entries:
-        name = e.what.removeprefix("approved ")
-        if e.what.startswith("approved ") and name in _ACTIONS:
-            out.append(ApprovalView(Action(name), e.actor, e.at))
-    return tuple(out)
+    """Who approved what, from the audit's approvals, oldest first."""
+    return tuple(ApprovalView(Action(e.detail["action"]), e.actor, e.at) for e in entries
+                 if e.kind is AuditKind.APPROVED and e.detail.get("action") in _ACTIONS)
 
 
 def wave_progress(phase: Phase, steps: Mapping[str, Any]) -> tuple[int, int] | None:

@@ -35,6 +35,7 @@ from bot.store.tables import (
     to_slack_ref,
 )
 from bot.upgrade.errors import GiveUp, RetryLater, RunConflict, StaleVersion
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind, first_phase, is_terminal, successors
 from bot.upgrade.records import Approval, AuditEntry, NewRun, PhaseChange, Run, SlackRef
 
@@ -201,11 +202,12 @@ class Store:
 
     # --- audit (insert-only: there is deliberately no update or delete) ---------------------
 
-    def audit(self, actor: str, what: str, *, cluster: str, run_id: int | None = None,
-              detail: Mapping[str, Any] | None = None) -> AuditEntry:
-        """Append who (a Slack user id, "scheduler" or "bot") did what, with its detail."""
+    def audit(self, actor: str, kind: AuditKind, what: str, *, cluster: str,
+              run_id: int | None = None, detail: Mapping[str, Any] | None = None) -> AuditEntry:
+        """Append who (a Slack user id, "scheduler" or "bot") did what, of which kind, with its
+        detail; readers key on `kind`, `what` is for people."""
         with self._tx() as s:
-            row = AuditRow(run_id=run_id, cluster=cluster, actor=actor, what=what,
+            row = AuditRow(run_id=run_id, cluster=cluster, actor=actor, kind=kind.value, what=what,
                            at=self._now(), detail=dict(detail or {}))
             s.add(row)
             s.flush()

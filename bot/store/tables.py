@@ -24,9 +24,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind
 from bot.upgrade.records import Approval, AuditEntry, PhaseChange, Run, SlackRef
 
@@ -120,6 +122,7 @@ class AuditRow(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     cluster: Mapped[str] = mapped_column(String(200), index=True)
     actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32), default="note", server_default="note")
     what: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
     detail: Mapped[dict[str, Any]]
@@ -191,7 +194,8 @@ def to_approval(r: ApprovalRow) -> Approval:
 
 
 def to_audit(r: AuditRow) -> AuditEntry:
-    return AuditEntry(r.id, r.run_id, r.cluster, r.actor, r.what, r.at, copy.deepcopy(r.detail))
+    return AuditEntry(r.id, r.run_id, r.cluster, r.actor, AuditKind(r.kind), r.what, r.at,
+                      copy.deepcopy(r.detail))
 
 
 def to_slack_ref(r: SlackRefRow) -> SlackRef:
@@ -246,5 +250,14 @@ def install_schema(engine: Engine) -> None:
     with engine.begin() as conn:
         lock_schema(conn)
         Base.metadata.create_all(conn)
+        _add_missing_columns(conn)
         for statement in _APPEND_ONLY.get(engine.dialect.name, []):
             conn.exec_driver_sql(statement)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Columns added since a table was first created (create_all adds tables, not columns)."""
+    have = {c["name"] for c in inspect(conn).get_columns("audit")}
+    if "kind" not in have:
+        conn.exec_driver_sql("ALTER TABLE audit ADD COLUMN kind VARCHAR(32) NOT NULL "
+                             "DEFAULT 'note'")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind
 
 
@@ -66,6 +67,7 @@ class AuditEntry:
     run_id: int | None
     cluster: str
     actor: str
+    kind: AuditKind
     what: str
     at: datetime
     detail: Mapping[str, Any]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.upgrade.addon import shared_config
 from bot.upgrade.errors import GateRefused, RetryLater
+from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import Action, Event, Phase
 from bot.upgrade.plan import (
     Observation,
@@ -28,7 +30,8 @@ GATE_PATIENCE = 20  # gate checks before a rollback waits for a person instead
 
 
 def planned(ctx: Ctx) -> StepResult:
-    return ctx.result("waiting for approval to start", Wait.APPROVAL, actions=(Action.START,))
+    return ctx.result(StepKind.AWAIT_APPROVAL, "waiting for approval to start", Wait.APPROVAL,
+                      actions=(Action.START,))
 
 
 def starting(ctx: Ctx) -> StepResult:
@@ -37,7 +40,8 @@ def starting(ctx: Ctx) -> StepResult:
         copy = ctx.cluster.control_plane.copy_shared_config(old, new)
         ctx.put("shared_config", copy.outcome)
         if copy.outcome != "no-source":
-            ctx.audit(f"shared MeshConfig {copy.source} -> {copy.target}: {copy.outcome}")
+            ctx.audit(AuditKind.CONFIG_COPIED,
+                      f"shared MeshConfig {copy.source} -> {copy.target}: {copy.outcome}")
     done = arm_change(ctx, "put", (old, new))
     if done is not None:
         return done
@@ -51,9 +55,10 @@ def _ensure_tags(ctx: Ctx, old: str, new: str) -> StepResult | None:
     changes = [tags.set(ctx.plan.stable_tag, old), tags.set(ctx.plan.canary_tag, new)]
     made = [c for c in changes if c.changed]
     for c in made:
-        ctx.audit(f"istioctl tag set {c.tag} --revision {c.revision}",
+        ctx.audit(AuditKind.TAG_SET, f"istioctl tag set {c.tag} --revision {c.revision}",
                   {"webhook": c.webhook, "previous": c.previous})
-    return ctx.result(f"tags: {', '.join(f'{c.tag} -> {c.revision}' for c in made)}") if made \
+    return ctx.result(StepKind.TAGS, "tags: " + ", ".join(f"{c.tag} -> {c.revision}"
+                                                          for c in made)) if made \
         else None
 
 
@@ -75,11 +80,13 @@ def _await_control_plane(ctx: Ctx, old: str, new: str) -> StepResult:
                      f"{'; '.join(missing)}",
                      "Check `kubectl get pods -n aks-istio-system` (Pending: scale the cluster "
                      "up); resume when it is Ready, or roll back.")
-    return ctx.result(f"waiting for the {new} control plane: {'; '.join(missing)}", Wait.TIME, 2.0)
+    return ctx.result(StepKind.CONTROL_PLANE,
+                      f"waiting for the {new} control plane: {'; '.join(missing)}", Wait.TIME, 2.0)
 
 
 def canary_ready(ctx: Ctx) -> StepResult:
-    return ctx.result("both control planes serve; waiting for approval to roll", Wait.APPROVAL,
+    return ctx.result(StepKind.AWAIT_APPROVAL,
+                      "both control planes serve; waiting for approval to roll", Wait.APPROVAL,
                       actions=(Action.ROLL, Action.ROLLBACK))
 
 
@@ -110,7 +117,7 @@ def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
     for tag in tags_to_move(ctx.settings, ctx.cluster.tags.list_tags(), source):
         change = ctx.cluster.tags.set(tag, target)
         if change.changed:
-            ctx.audit(f"istioctl tag set {tag} --revision {target} --overwrite",
+            ctx.audit(AuditKind.TAG_SET, f"istioctl tag set {tag} --revision {target} --overwrite",
                       {"previous": change.previous, "webhook": change.webhook})
             done.append(f"tag {tag} -> {target}")
     injections = ctx.cluster.namespaces.injection()
@@ -119,22 +126,23 @@ def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
     relabel += [(ns, ctx.plan.stable_tag) for ns in canary_namespaces(ctx.settings, injections)]
     for namespace, value in relabel:
         if ctx.cluster.namespaces.relabel(namespace, value):
-            ctx.audit(f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite")
+            ctx.audit(AuditKind.NAMESPACE_LABELLED,
+                      f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite")
             done.append(f"{namespace} -> {value}")
-    return ctx.result(f"moved: {', '.join(done)}") if done else None
+    return ctx.result(StepKind.MOVE_NAMESPACES, f"moved: {', '.join(done)}") if done else None
 
 
 def verifying(ctx: Ctx) -> StepResult:
     entered = max(c.at for c in ctx.store.history(ctx.run.id) if c.to_phase is Phase.VERIFYING)
     left = entered + ctx.config.soak_time - ctx.now()
     if left > timedelta(0):
-        return ctx.result(f"soaking, {left.total_seconds():.0f} s left", Wait.TIME,
+        return ctx.result(StepKind.SOAK, f"soaking, {left.total_seconds():.0f} s left", Wait.TIME,
                           left.total_seconds())
     return ctx.move(Event.SOAK_OVER, f"soaked for {ctx.config.soak_time}")
 
 
 def awaiting_decision(ctx: Ctx) -> StepResult:
-    return ctx.result("waiting for complete or rollback", Wait.APPROVAL,
+    return ctx.result(StepKind.AWAIT_APPROVAL, "waiting for complete or rollback", Wait.APPROVAL,
                       actions=(Action.COMPLETE, Action.ROLLBACK, Action.RESTART))
 
 
@@ -182,18 +190,19 @@ def _clean_up(ctx: Ctx, removed: str) -> StepResult | None:
     """After ARM dropped `removed`: its shared MeshConfig and the canary tag go too."""
     done = []
     if ctx.cluster.control_plane.delete_shared_config(removed):
-        ctx.audit(f"kubectl delete configmap istio-shared-configmap-{removed}")
-        done.append(f"istio-shared-configmap-{removed} deleted")
+        ctx.audit(AuditKind.CONFIG_DELETED, f"kubectl delete configmap {shared_config(removed)}")
+        done.append(f"{shared_config(removed)} deleted")
     if ctx.plan.use_tags:
         for ns in canary_namespaces(ctx.settings, ctx.cluster.namespaces.injection()):
             ctx.cluster.namespaces.relabel(ns, ctx.plan.stable_tag)
-            ctx.audit(f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}")
+            ctx.audit(AuditKind.NAMESPACE_LABELLED,
+                      f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}")
         removal = ctx.cluster.tags.remove(ctx.plan.canary_tag)
         if removal.deleted:
-            ctx.audit(f"istioctl tag remove {ctx.plan.canary_tag}",
+            ctx.audit(AuditKind.TAG_REMOVED, f"istioctl tag remove {ctx.plan.canary_tag}",
                       {"webhooks": list(removal.deleted)})
             done.append(f"tag {ctx.plan.canary_tag} removed")
-    return ctx.result("; ".join(done)) if done else None
+    return ctx.result(StepKind.CLEAN_UP, "; ".join(done)) if done else None
 
 
 def _scope(ctx: Ctx, seen: Observation) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.upgrade.cluster_facts import Census
 from bot.upgrade.errors import RetryLater
+from bot.upgrade.kinds import StepKind
 from bot.upgrade.phases import Action, Event
 from bot.upgrade.plan import Plan, Settings, drift_waves
 from bot.workflow.steps import Ctx, Paused, StepResult, Wait, run_waves
@@ -29,7 +30,8 @@ def patch_plan(settings: Settings, census: Census, revision: str) -> Plan:
 
 
 def patch_planned(ctx: Ctx) -> StepResult:
-    return ctx.result("waiting for approval to restart the outdated workloads", Wait.APPROVAL,
+    return ctx.result(StepKind.AWAIT_APPROVAL,
+                      "waiting for approval to restart the outdated workloads", Wait.APPROVAL,
                       actions=(Action.RESTART, Action.CANCEL))
 
 

@@ -2,12 +2,12 @@
 
 `advance(run_id)` does one idempotent step of a run (it observes, then acts only if needed) and
 says whether the run now waits: for an approval, for time, for an ARM operation, or for a
-person. `request`/`approve`/`resume` are what the Slack layer calls. Approval *policy* (groups,
-distinct approvers, expiry: bot/approvals.py) is evaluated by the caller, which passes
-`satisfied=True` when the policy is met; the engine records every approval and applies the
-transition only then. Errors never escape a step: RetryLater keeps the phase and asks to be
-called again later, an ARM operation that failed moves the run to `failed`, anything else
-pauses the run with the reason and a hint. Nothing is built here: adapters come from `connect`.
+person. `request`/`decide`/`resume` are what the Slack layer calls: `decide` evaluates the
+approval policy (bot/upgrade/approvals.py) with the clicker's groups as the caller resolved
+them at click time, records the approval and applies the transition once the policy is met.
+Errors never escape a step: RetryLater keeps the phase and asks to be called again later, an
+ARM operation that failed moves the run to `failed`, anything else pauses the run with the
+reason and a hint. Nothing is built here: adapters come from `connect`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from bot.config.settings import BotConfig
 from bot.store.repository import Store
+from bot.upgrade.approvals import Decision, Verdict, may_ask_again
 from bot.upgrade.errors import (
     GateRefused,
     GiveUp,
@@ -27,6 +28,7 @@ from bot.upgrade.errors import (
     RetryLater,
     StaleVersion,
 )
+from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import (
     Action,
     Event,
@@ -38,7 +40,9 @@ from bot.upgrade.phases import (
 )
 from bot.upgrade.plan import Observation, Plan, Settings, check_complete, make_plan
 from bot.upgrade.records import NewRun, Run
+from bot.workflow.approvals import ApprovalResult, Outcome, judge
 from bot.workflow.checks import CheckReport, take_check
+from bot.workflow.locks import RunLocks
 from bot.workflow.minor import (
     awaiting_decision,
     canary_ready,
@@ -72,6 +76,7 @@ class Workflow:
         self.store, self.config, self._connect = store, config, connect
         self.now = now or (lambda: datetime.now(UTC))
         self._adapters: dict[str, Adapters] = {}
+        self._locks = RunLocks()
 
     def adapters(self, cluster: str) -> Adapters:
         if cluster not in self._adapters:
@@ -121,27 +126,75 @@ class Workflow:
             raise GiveUp(f"{cluster} has no active run to {action}.",
                          "Start an upgrade (/mesh-upgrade start) or a patch restart first.")
         self._allowed(active, action)
-        self.store.audit(by, f"requested {action}", cluster=cluster, run_id=active.id)
+        self.store.audit(by, AuditKind.REQUESTED, f"requested {action}", cluster=cluster,
+                         run_id=active.id, detail={"action": action.value})
         return active
 
     def _create(self, cluster: str, kind: RunKind, plan: Plan, by: str, to: str | None) -> Run:
         run = self.store.create_run(NewRun(cluster, kind, plan.current, plan.target, by,
                                            {"to": to}, plan.to_json()))
-        self.store.audit(by, f"requested {kind} run {plan.current} -> {plan.target}",
+        self.store.audit(by, AuditKind.RUN_REQUESTED,
+                         f"requested {kind} run {plan.current} -> {plan.target}",
                          cluster=cluster, run_id=run.id, detail={"plan": plan.to_json()})
         return run
 
-    def approve(self, run_id: int, action: Action, user: str, run_version: int, *,
-                satisfied: bool = True) -> Run:
-        """Record `user`'s approval of `action` on the run as shown at `run_version`; when the
-        caller's policy says enough people approved (`satisfied`), apply the transition."""
-        run = self.store.get_run(run_id)
-        if run.version != run_version:
-            raise StaleVersion(run_id, run_version, run.version)
-        self._allowed(run, action)
+    def decide(self, run_id: int, action: Action, user: str, version: int,
+               groups: frozenset[str] | None = None) -> ApprovalResult:
+        """One click of `user` on `action` of the run as shown at `version`, with the groups
+        the caller resolved for `user` at click time (None: unknown, which fails closed).
+        The policy is evaluated here; clicks on one run are decided one at a time."""
+        with self._locks(run_id):
+            run = self.store.get_run(run_id)
+            if run.version != version:
+                return ApprovalResult(Outcome.STALE, run)
+            if action not in allowed_actions(run.phase, run.kind):
+                return ApprovalResult(Outcome.OUT_OF_TURN, run)
+            policy = self.config.cluster(run.cluster).approval_policy(action)
+            decision = judge(self.store, policy, run, action, user, groups, self.now())
+            if decision is None:
+                return ApprovalResult(Outcome.APPLIED, self._approve(run, action, user, True))
+            if decision.verdict is Verdict.EXPIRED and \
+                    may_ask_again(policy, run.requested_by, user, groups):
+                # The click renews the request and counts as nobody's approval.
+                return ApprovalResult(Outcome.ASKED_AGAIN,
+                                      self.request(run.cluster, action, user), decision)
+            satisfied = decision.verdict is Verdict.SATISFIED
+            if not decision.record and not satisfied:
+                self._refused(run, action, user, decision)
+                return ApprovalResult(Outcome.REFUSED, run, decision)
+            after = self._approve(run, action, user, satisfied)
+            return ApprovalResult(Outcome.APPLIED if satisfied else Outcome.COUNTED, after,
+                                  decision)
+
+    def approve(self, run_id: int, action: Action, user: str, run_version: int,
+                groups: frozenset[str] | None = None) -> Run:
+        """`decide`, for callers without a person to answer (the CLI, tests): anything but
+        a counted or applied approval raises the error that says why."""
+        result = self.decide(run_id, action, user, run_version, groups)
+        if result.outcome is Outcome.STALE:
+            raise StaleVersion(run_id, run_version, result.run.version)
+        if result.outcome is Outcome.OUT_OF_TURN:
+            self._allowed(result.run, action)
+        if result.outcome in (Outcome.REFUSED, Outcome.ASKED_AGAIN):
+            raise NotAllowed(result.decision.message if result.decision else "refused")
+        return result.run
+
+    def _refused(self, run: Run, action: Action, user: str, decision: Decision) -> None:
+        if decision.verdict is not Verdict.ALREADY_APPROVED:
+            self.store.audit(user, AuditKind.REFUSED,
+                             f"refused {action.value}: {decision.verdict.value}",
+                             cluster=run.cluster, run_id=run.id,
+                             detail={"action": action.value, "verdict": decision.verdict.value,
+                                     "run_version": run.version, "why": decision.message})
+
+    def _approve(self, run: Run, action: Action, user: str, satisfied: bool) -> Run:
+        """Record the approval; when the policy is satisfied, make the transition."""
+        run_id, run_version = run.id, run.version
         self.store.record_approval(run_id, action.value, user, run_version)
-        self.store.audit(user, f"approved {action}", cluster=run.cluster, run_id=run_id,
-                         detail={"run_version": run_version, "satisfied": satisfied})
+        self.store.audit(user, AuditKind.APPROVED, f"approved {action}", cluster=run.cluster,
+                         run_id=run_id, detail={"action": action.value,
+                                                "run_version": run_version,
+                                                "satisfied": satisfied})
         if not satisfied:
             return run
         if action is Action.COMPLETE:
@@ -156,7 +209,7 @@ class Workflow:
         run = self.store.get_run(run_id)
         if run.pause_reason is None:
             return run
-        self.store.audit(user, "resumed", cluster=run.cluster, run_id=run_id,
+        self.store.audit(user, AuditKind.RESUMED, "resumed", cluster=run.cluster, run_id=run_id,
                          detail={"pause": run.pause_reason})
         return self.store.set_pause(run_id, run_version, None, None)
 
@@ -175,7 +228,8 @@ class Workflow:
         try:
             check_complete(run.from_rev, seen, a.cluster.health.check(scope, run.updated_at))
         except GateRefused as refused:
-            self.store.audit("bot", "complete refused", cluster=run.cluster, run_id=run.id,
+            self.store.audit("bot", AuditKind.GATE_REFUSED, "complete refused", cluster=run.cluster,
+                             run_id=run.id,
                              detail={"remaining": list(refused.remaining)})
             raise
 
@@ -190,11 +244,12 @@ class Workflow:
         """Do one step of the run, or say what it waits for."""
         run = self.store.get_run(run_id)
         if is_terminal(run.phase):
-            return StepResult(run.id, run.phase.value, f"run is {run.phase}", Wait.DONE)
+            return StepResult(run.id, run.phase.value, StepKind.LOOK, f"run is {run.phase}",
+                              Wait.DONE)
         step = STEPS.get(run.phase)
         if run.pause_reason is not None or step is None:
             why = run.pause_reason or f"run is {run.phase}"
-            return StepResult(run.id, run.phase.value, why, Wait.PERSON,
+            return StepResult(run.id, run.phase.value, StepKind.LOOK, why, Wait.PERSON,
                               actions=tuple(sorted(allowed_actions(run.phase, run.kind))))
         ctx = self._ctx(run)
         try:
@@ -202,7 +257,7 @@ class Workflow:
         except RetryLater as exc:
             return self._retry(ctx, exc)
         except StaleVersion:
-            return ctx.result("the run changed meanwhile; looking again")
+            return ctx.result(StepKind.LOOK, "the run changed meanwhile; looking again")
         except OperationFailed as exc:
             return self._fail(ctx, exc)
         except MeshUpgradeError as exc:
@@ -225,18 +280,19 @@ class Workflow:
         if tries > MAX_RETRIES:
             return self._pause(ctx, GiveUp(f"Still failing after {tries - 1} tries: "
                                            f"{exc.message}", exc.hint))
-        return ctx.result(f"will retry: {exc.message}", Wait.TIME, exc.delay_seconds)
+        return ctx.result(StepKind.RETRY, f"will retry: {exc.message}", Wait.TIME,
+                          exc.delay_seconds)
 
     def _pause(self, ctx: Ctx, exc: MeshUpgradeError) -> StepResult:
         run = self.store.get_run(ctx.run.id)
         self.store.set_pause(run.id, run.version, exc.message, exc.hint)
-        ctx.audit("paused", {"reason": exc.message, "hint": exc.hint})
-        return ctx.result(f"paused: {exc.message}", Wait.PERSON)
+        ctx.audit(AuditKind.PAUSED, "paused", {"reason": exc.message, "hint": exc.hint})
+        return ctx.result(StepKind.PAUSE, f"paused: {exc.message}", Wait.PERSON)
 
     def _fail(self, ctx: Ctx, exc: OperationFailed) -> StepResult:
         ctx.move(Event.FAIL, exc.message)
         self.store.set_pause(ctx.run.id, ctx.run.version, exc.message, exc.hint)
-        return ctx.result(f"failed: {exc.message}", Wait.PERSON)
+        return ctx.result(StepKind.FAIL, f"failed: {exc.message}", Wait.PERSON)
 
     def _observe(self, a: Adapters) -> Observation:
         c = a.cluster

@@ -17,6 +17,7 @@ from typing import Any
 from bot.config.settings import ClusterConfig
 from bot.store.repository import Store
 from bot.upgrade.errors import GiveUp
+from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.mesh_facts import Operation, OpState, Progress
 from bot.upgrade.phases import Event, next_phase
 from bot.upgrade.plan import Observation, Plan, Settings, Waves, parse_ref, ref_text
@@ -39,6 +40,7 @@ class Wait(StrEnum):
 class StepResult:
     run_id: int
     phase: str
+    kind: StepKind  # what the step did, for metrics (never parsed from `did`)
     did: str
     wait: Wait
     delay: float = 0.0  # seconds after which advancing again is useful
@@ -85,19 +87,20 @@ class Ctx:
         self.store.claim_step(self.run.id, self.key(name), value)
         return self.get(name)
 
-    def audit(self, what: str, detail: dict[str, Any] | None = None, actor: str = "bot") -> None:
-        self.store.audit(actor, what, cluster=self.run.cluster, run_id=self.run.id,
+    def audit(self, kind: AuditKind, what: str, detail: dict[str, Any] | None = None,
+              actor: str = "bot") -> None:
+        self.store.audit(actor, kind, what, cluster=self.run.cluster, run_id=self.run.id,
                          detail=detail or {})
 
-    def result(self, did: str, wait: Wait = Wait.NO, delay: float = 0.0,
+    def result(self, kind: StepKind, did: str, wait: Wait = Wait.NO, delay: float = 0.0,
                actions: tuple[str, ...] = ()) -> StepResult:
-        return StepResult(self.run.id, self.run.phase.value, did, wait, delay, actions)
+        return StepResult(self.run.id, self.run.phase.value, kind, did, wait, delay, actions)
 
     def move(self, event: Event, why: str) -> StepResult:
         to = next_phase(self.run.phase, event, self.run.kind)
         self.run = self.store.transition(self.run.id, self.run.version, to, "bot", why)
-        self.audit(f"phase {to.value}", {"event": event.value, "why": why})
-        return self.result(f"{why}; now {to.value}")
+        self.audit(AuditKind.PHASE_CHANGED, f"phase {to.value}", {"event": event.value, "why": why})
+        return self.result(StepKind.TRANSITION, f"{why}; now {to.value}")
 
     def observe(self) -> Observation:
         c = self.cluster
@@ -114,18 +117,21 @@ def arm_change(ctx: Ctx, name: str, target: tuple[str, ...]) -> StepResult | Non
         return _send(ctx, name, target)
     status = ctx.mesh.operation_status(Operation(tuple(rec["target"]), rec["token"]))
     if status.state is OpState.IN_PROGRESS:
-        return ctx.result(f"ARM is applying {', '.join(target)} ({status.status or 'running'})",
+        return ctx.result(StepKind.ARM_POLL,
+                          f"ARM is applying {', '.join(target)} ({status.status or 'running'})",
                           Wait.OPERATION, OPERATION_POLL_SECONDS)
     if status.state is OpState.FAILED:
         ctx.put(name, {**rec, "failed": status.reason})
-        ctx.audit("ARM operation failed", {"target": list(target), "reason": status.reason})
+        ctx.audit(AuditKind.ARM_FAILED, "ARM operation failed",
+                  {"target": list(target), "reason": status.reason})
         raise OperationFailed(f"ARM could not set the revisions to {', '.join(target)}: "
                               f"{status.reason or status.status}",
                               "Look at the cluster in the portal (az aks show); then roll back "
                               "through the bot, or fix it and cancel the run.")
     ctx.put(name, {**rec, "done": True})
-    ctx.audit("ARM operation succeeded", {"target": list(target), "status": status.status})
-    return ctx.result(f"ARM now runs {', '.join(target)}")
+    ctx.audit(AuditKind.ARM_SUCCEEDED, "ARM operation succeeded",
+              {"target": list(target), "status": status.status})
+    return ctx.result(StepKind.ARM_DONE, f"ARM now runs {', '.join(target)}")
 
 
 def _send(ctx: Ctx, name: str, target: tuple[str, ...]) -> StepResult:
@@ -133,10 +139,11 @@ def _send(ctx: Ctx, name: str, target: tuple[str, ...]) -> StepResult:
     ctx.put(name, {"target": list(target), "token": None, "sent": False})
     op = ctx.mesh.begin_set_revisions(target)
     ctx.put(name, {"target": list(target), "token": op.token, "sent": op.sent})
-    ctx.audit("ARM PUT managedCluster serviceMeshProfile.istio.revisions",
+    ctx.audit(AuditKind.ARM_PUT, "ARM PUT managedCluster serviceMeshProfile.istio.revisions",
               {"target": list(target), "sent": op.sent, "note": op.note,
                "approved_by": approvers_of(ctx)})
-    return ctx.result(op.note or f"asked ARM for {', '.join(target)}", Wait.OPERATION,
+    return ctx.result(StepKind.ARM_PUT, op.note or f"asked ARM for {', '.join(target)}",
+                      Wait.OPERATION,
                       OPERATION_POLL_SECONDS)
 
 
@@ -161,7 +168,7 @@ def run_waves(ctx: Ctx, compute: Callable[[], Waves]) -> StepResult | None:
         planned = ctx.claim("waves", {"waves": [[ref_text(r) for r in wave] for wave in w.waves],
                                       "manual": [ref_text(r) for r in w.manual],
                                       "left": [ref_text(r) for r in w.left]})
-        ctx.audit("planned restart waves", planned)
+        ctx.audit(AuditKind.WAVES_PLANNED, "planned restart waves", planned)
     waves: list[list[str]] = planned["waves"]
     for i, wave in enumerate(waves):
         rec = ctx.get(f"wave.{i}")
@@ -184,7 +191,7 @@ def _run_wave(ctx: Ctx, i: int, total: int, rec: dict[str, Any]) -> StepResult:
               "patched": [str(w) for w in report.patched], "done": [str(w) for w in report.done],
               "skipped": [f"{w}: {why}" for w, why in report.skipped],
               "api_requests": report.requests, "approved_by": approvers_of(ctx)}
-    ctx.audit(f"rollout restart wave {i + 1}/{total}", detail)
+    ctx.audit(AuditKind.RESTART_WAVE, f"rollout restart wave {i + 1}/{total}", detail)
     if report.stuck is not None:
         ctx.put(f"wave.{i}", {**rec, "stuck": str(report.stuck.workload)})
         raise Paused(f"Rollout of {report.stuck.workload} is stuck: {report.stuck.reason}"
@@ -192,7 +199,8 @@ def _run_wave(ctx: Ctx, i: int, total: int, rec: dict[str, Any]) -> StepResult:
                      "Fix the workload (kubectl describe/logs), then resume the run; "
                      "or roll back.")
     ctx.put(f"wave.{i}", {**rec, "done": True})
-    return ctx.result(f"wave {i + 1}/{total} rolled out: {len(report.done)} workload(s), "
+    return ctx.result(StepKind.RESTART_WAVE,
+                      f"wave {i + 1}/{total} rolled out: {len(report.done)} workload(s), "
                       f"{len(report.patched)} restarted")
 
 

@@ -17,6 +17,7 @@ from bot.cli.sandbox import sandbox_config
 from bot.runtime.scheduler import Scheduler, check_id
 from bot.store.repository import Store, create_store
 from bot.upgrade.errors import RunConflict, StaleVersion
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind
 from bot.upgrade.records import NewRun
 from tests.e2e.slack_harness import wait_until
@@ -115,8 +116,10 @@ def test_a_stale_version_changes_nothing(store: Store) -> None:
 
 
 def test_the_audit_is_append_only_in_postgresql_itself(store: Store, postgres_url: str) -> None:
-    store.audit("U0BOB", "approved start", cluster="prod", detail={"run_version": 1})
-    store.audit("bot", "ARM PUT", cluster="prod", detail={"revisions": ["asm-1-22", "asm-1-23"]})
+    store.audit("U0BOB", AuditKind.APPROVED, "approved start", cluster="prod",
+                detail={"run_version": 1})
+    store.audit("bot", AuditKind.ARM_PUT, "ARM PUT", cluster="prod",
+                detail={"revisions": ["asm-1-22", "asm-1-23"]})
     raw = create_engine(postgres_url)
     for sql in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit"):
         with pytest.raises(DBAPIError, match="append-only"), raw.begin() as conn:

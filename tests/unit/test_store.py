@@ -13,6 +13,7 @@ import pytest
 
 from bot.store.repository import Store, create_store
 from bot.upgrade.errors import GiveUp, RunConflict, StaleVersion
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind
 from bot.upgrade.records import NewRun
 
@@ -147,10 +148,10 @@ def test_approval_of_a_stale_version_is_refused(store: Store) -> None:
 
 def test_audit_is_appended_and_read_back_in_order(store: Store) -> None:
     run = store.create_run(new_run())
-    store.audit("U0BOB", "approved start", cluster="prod", run_id=run.id)
-    store.audit("bot", "ARM PUT", cluster="prod", run_id=run.id,
+    store.audit("U0BOB", AuditKind.APPROVED, "approved start", cluster="prod", run_id=run.id)
+    store.audit("bot", AuditKind.ARM_PUT, "ARM PUT", cluster="prod", run_id=run.id,
                 detail={"revisions": ["asm-1-22", "asm-1-23"], "status": 200})
-    store.audit("scheduler", "census", cluster="stage")
+    store.audit("scheduler", AuditKind.NOTE, "census", cluster="stage")
     log = store.audit_log(cluster="prod")
     assert [(e.actor, e.what) for e in log] == [("U0BOB", "approved start"), ("bot", "ARM PUT")]
     assert log[1].detail == {"revisions": ["asm-1-22", "asm-1-23"], "status": 200}
@@ -159,7 +160,7 @@ def test_audit_is_appended_and_read_back_in_order(store: Store) -> None:
 
 def test_audit_has_no_update_or_delete_and_the_database_refuses_them(store: Store,
                                                                      tmp_path: Path) -> None:
-    store.audit("U0BOB", "approved", cluster="prod")
+    store.audit("U0BOB", AuditKind.APPROVED, "approved", cluster="prod")
     assert not [n for n in dir(Store) if "audit" in n and n not in ("audit", "audit_log")]
     db = sqlite3.connect(tmp_path / "bot.db")
     for sql in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit"):
