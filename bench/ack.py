@@ -6,7 +6,7 @@ meshsim (`large` scenario) runs as two processes, the clusters with ARM and Slac
 simulator building 20,000-pod census pages does not delay its own Slack side (`--one-sim`
 serves both from one process, as before). The bot runs here, once in Socket Mode and once in
 HTTP mode, with a thread asking the bot's census port for a census over and over, as a check
-would; the bot takes censuses in its census worker process (bot/census_pool.py), so the
+would; the bot takes censuses in its census worker process (bot/kube/census_pool.py), so the
 parse does not hold this interpreter's GIL. Each round fires N slash commands at once through
 the simulator's `/_sim/command`, which reports `ack_ms` (Slack's limit is 3,000 ms; the target
 is p99 <= 100 ms).

@@ -8,7 +8,6 @@ Block Kit are shared as files. A command out of turn names the phase and what is
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 
 from bot.runtime.services import Services
 from bot.slack.blocks import Report, ReportSection, as_file, fits_in_blocks, render_report
@@ -26,10 +25,8 @@ from bot.slack.reports import (
 )
 from bot.slack.views import check_view, plan_view, sidecars_view, tags_view
 from bot.upgrade.errors import GiveUp
-from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
+from bot.upgrade.phases import Action, RunKind, allowed_actions
 from bot.upgrade.plan import Plan
-from bot.upgrade.records import Run
-from bot.workflow.checks import take_check
 from handlers.actions import decide
 
 
@@ -74,10 +71,8 @@ def status(s: Services, cmd: Command, who: Asker) -> None:
 
 def versions(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
-    adapters = s.workflow.adapters(name)
-    state = adapters.mesh.mesh_state()
-    options = adapters.mesh.available_upgrades()
-    census = adapters.cluster.census.take()
+    reads = s.workflow.reads
+    state, options, census = reads.mesh_state(name), reads.upgrades(name), reads.census(name)
     base = versions_report(VersionsView(name, state.revisions, options.upgrades,
                                         state.kubernetes_version, dict(census.by_version),
                                         dict(census.injector_images)))
@@ -93,7 +88,7 @@ def versions(s: Services, cmd: Command, who: Asker) -> None:
 
 def plan(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
-    offered = s.workflow.adapters(name).mesh.available_upgrades().upgrades
+    offered = s.workflow.reads.upgrades(name).upgrades
     answer(s, who, plan_report(plan_view(s.workflow.plan(name, cmd.to_rev), offered)))
 
 
@@ -101,7 +96,7 @@ def start(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
     if _busy(s, who, Action.START, name):
         return
-    offered = s.workflow.adapters(name).mesh.available_upgrades().upgrades
+    offered = s.workflow.reads.upgrades(name).upgrades
     # `--no-tags` overrides the cluster's tags.use_tags for this run; without it, the config.
     run = s.workflow.request(name, Action.START, who.user, to=cmd.to_rev,
                              use_tags=None if cmd.use_tags else False)
@@ -131,18 +126,13 @@ def check(s: Services, cmd: Command, who: Asker) -> None:
         s.notifier.sync(active.id)
         s.notifier.respond(who.response_url, f":mag: Check posted in run {active.id}'s thread.")
         return
-    adapters = s.workflow.adapters(name)
-    revision = adapters.mesh.mesh_state().revisions[0]
-    now = datetime.now(UTC)
-    probe = Run(0, name, RunKind.PATCH, revision, revision, Phase.PATCH_DONE, who.user, {}, {},
-                None, None, 0, now - timedelta(hours=1), now - timedelta(hours=1))
-    report = take_check(probe, adapters, s.workflow.settings(name))
-    answer(s, who, check_report(check_view(name, probe, report)))
+    report, revision = s.workflow.reads.check(name)
+    answer(s, who, check_report(check_view(name, (revision, revision), report)))
 
 
 def sidecars(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
-    census = s.workflow.adapters(name).cluster.census.take(cmd.namespace)
+    census = s.workflow.reads.census(name, cmd.namespace)
     active = s.store.active_run(name)
     expected = active.to_rev if active is not None else None
     answer(s, who, sidecars_report(sidecars_view(name, census, expected, cmd.namespace)))
@@ -150,8 +140,7 @@ def sidecars(s: Services, cmd: Command, who: Asker) -> None:
 
 def tags(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
-    cluster = s.workflow.adapters(name).cluster
-    view = tags_view(name, cluster.tags.list_tags(), cluster.namespaces.injection())
+    view = tags_view(name, *s.workflow.reads.tags(name))
     answer(s, who, tags_report(view))
 
 
@@ -184,7 +173,7 @@ def patch(s: Services, cmd: Command, who: Asker) -> None:
     name = _cluster(cmd)
     if _busy(s, who, Verb.PATCH, name):
         return
-    census = s.workflow.adapters(name).cluster.census.take()
+    census = s.workflow.reads.census(name)
     report = sidecars_report(sidecars_view(name, census, None, None))
     if not census.drift:
         s.notifier.respond(who.response_url, f":white_check_mark: Every sidecar on `{name}` "

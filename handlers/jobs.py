@@ -102,7 +102,7 @@ def _still_pending(s: Services, run_id: int, action: str, version: int, asked: s
 
 def check_patch_drift(s: Services, cluster: str) -> None:
     """Daily: post only when some pods run a proxy older than their revision's injector."""
-    census = s.workflow.adapters(cluster).cluster.census.take()
+    census = s.workflow.reads.census(cluster)
     if not census.drift:
         log.info("patch drift %s: every sidecar is current", cluster)
         return

@@ -1,4 +1,4 @@
-"""Builds the ContainerServiceClient the ARM adapter (bot/aks.py) is given, and fixes who retries.
+"""Builds the ContainerServiceClient the ARM adapter (mesh.py) is given, and fixes who retries.
 
 Who retries what, so that nothing is retried twice over:
 - the SDK retries reads (GET, list, operation status) on connection errors, 408/429/5xx up to

@@ -4,7 +4,7 @@ It drives ARM the way `az aks mesh upgrade start|complete|rollback` does (GET th
 change `serviceMeshProfile.istio.revisions`, PUT the whole cluster) but never waits for the
 long-running operation: a PUT returns an `Operation` holding the poller's continuation token,
 and `operation_status()` later asks ARM once, without sleeping. SDK errors leave as RetryLater
-or GiveUp (bot/aks_errors.py).
+or GiveUp (bot/azure/errors.py).
 
 Crash-safety recipe (the workflow's side), so that a PUT is never sent twice:
   1. compute the target (`start_target`/`complete_target`/`rollback_target` on `mesh_state()`)
@@ -17,7 +17,7 @@ Crash-safety recipe (the workflow's side), so that a PUT is never sent twice:
   `begin_set_revisions` is itself idempotent: it sends nothing when ARM already shows the target
   and the cluster is Updating or Succeeded, so step 2 repeated after a crash is harmless too.
 
-Who retries what is decided in bot/aks_client.py: the SDK absorbs short blips on reads, the
+Who retries what is decided in bot/azure/client.py: the SDK absorbs short blips on reads, the
 PUT is sent with `retry_total=0`, and everything else leaves as RetryLater for the workflow.
 """
 
@@ -53,14 +53,11 @@ from bot.upgrade.mesh_facts import (
     Progress,
     RevisionProfile,
     UpgradeOptions,
-    complete_target,
     in_progress_reason,
     judge,
     no_upgrade_reason,
-    rollback_target,
     sorted_minors,
     sorted_names,
-    start_target,
     status_from,
 )
 from bot.upgrade.versions import as_revision
@@ -120,18 +117,6 @@ class AksMesh:
     def begin_set_revisions(self, target: tuple[str, ...]) -> Operation:
         """PUT the cluster with `target` revisions and return at once (no LRO wait)."""
         return self._send(self._get(), sorted_names(target))
-
-    def start(self, to_revision: str) -> Operation:
-        mc = self._get()
-        return self._send(mc, start_target(_state_of(mc), to_revision))
-
-    def complete(self) -> Operation:
-        mc = self._get()
-        return self._send(mc, complete_target(_state_of(mc)))
-
-    def rollback(self) -> Operation:
-        mc = self._get()
-        return self._send(mc, rollback_target(_state_of(mc)))
 
     def operation_status(self, op: Operation | str) -> OperationStatus:
         """One status GET on the operation's Azure-AsyncOperation URL; never sleeps.

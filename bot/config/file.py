@@ -1,7 +1,7 @@
 """Reading the configuration file so that every problem names its file, line and key.
 
 People edit the YAML by hand: a repeated key, a secret written into the file, or a value the
-schema (bot/config.py) refuses is reported as `file:line: key: message`, never as a traceback.
+schema (settings.py) refuses is reported as `file:line: key: message`, never as a traceback.
 PyYAML's nodes keep the line of every key, which the parsed data no longer has.
 """
 

@@ -1,7 +1,7 @@
 """The bot's configuration: one YAML file read once into frozen objects, secrets from the env.
 
 People edit the file by hand, so every error names the file, the line and the key (how the
-file is read for that is bot/config_file.py; this module is the schema). Secrets
+file is read for that is bot/config/file.py; this module is the schema). Secrets
 (Slack tokens, the signing secret, a database password) are refused in the file: they come
 only from the environment (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, and
 MESH_UPGRADE_DATABASE_URL when the database URL carries a password).
@@ -205,7 +205,7 @@ class ClusterConfig(_Model):
 
 class LeaderElectionConfig(_Model):
     """With more than one replica (PostgreSQL): a coordination.k8s.io Lease in the bot's
-    namespace elects the one replica that drives runs and runs jobs (bot/leader.py)."""
+    namespace elects the one replica that drives runs and runs jobs (bot/kube/lease.py)."""
 
     enabled: bool = False
     namespace: str | None = None  # None: POD_NAMESPACE, the service account's, or the default

@@ -4,7 +4,7 @@ A pod's injected revision is `revision` in its `sidecar.istio.io/status` annotat
 tag name), its proxy is the `istio-proxy` container or a native-sidecar init container with
 `restartPolicy: Always` (istio-kube.md §3). A pod whose proxy image differs from its
 revision's injector image (`istio-sidecar-injector-<rev>` values `global.proxy.image`, §4)
-needs a restart: patch drift. Pods are streamed 500 per page as raw JSON (`bot/kubeio.py`)
+needs a restart: patch drift. Pods are streamed 500 per page as raw JSON (`bot/kube/rest.py`)
 so that 20,000 pods are counted without building 20,000 client model objects.
 """
 

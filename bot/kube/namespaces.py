@@ -72,13 +72,6 @@ class Namespaces:
                      _content_type="application/merge-patch+json")
         return True
 
-    def relabel_all(self, old: str, new: str) -> tuple[str, ...]:
-        """Move every namespace labelled istio.io/rev=<old> to <new>; names of those changed."""
-        data = self.io.raw("list", "namespaces", self.core.list_namespace,
-                           label_selector=f"{REV_LABEL}={old}")
-        names = [ns["metadata"]["name"] for ns in data.get("items") or []]
-        return tuple(n for n in names if n != self.own_namespace and self.relabel(n, new))
-
     def _labelled(self) -> list[Obj]:
         items: list[Obj] = []
         for selector in (REV_LABEL, f"{INJECTION_LABEL},!{REV_LABEL}"):

@@ -1,6 +1,6 @@
 """Workload identity and the pod facts several checks read (owner, readiness, restarts).
 
-Pods are read as raw JSON dicts (see `bot/kubeio.py`). A pod's workload is found through its
+Pods are read as raw JSON dicts (see `bot/kube/rest.py`). A pod's workload is found through its
 controller ownerReference: ReplicaSet `<deployment>-<pod-template-hash>` → Deployment (the
 deployment controller names ReplicaSets that way and labels their pods with the hash, so no
 ReplicaSet list is needed), StatefulSet and DaemonSet directly.

@@ -4,7 +4,7 @@ A restart sets `spec.template.metadata.annotations["kubectl.kubernetes.io/restar
 strategic merge patch, as kubectl does. The value is the restart id the workflow recorded
 (an RFC 3339 timestamp): a template that already carries it is not patched again, so a wave
 repeated after a crash restarts no workload twice. Rollouts are followed through one watch
-per kind (`bot/watches.py`); the first that fails or stops progressing stops the wave.
+per kind (`bot/kube/watches.py`); the first that fails or stops progressing stops the wave.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ token through auth.test and its scopes from the `x-oauth-scopes` header, the app
 Socket Mode, the bot's membership of each configured channel, the approver groups); then per
 cluster ARM (read the managedCluster and its meshUpgradeProfiles), Kubernetes access (through
 listClusterUserCredential, a kubeconfig or in-cluster) and every permission of
-bot/permissions.py through SelfSubjectAccessReviews. A denied permission comes with the RBAC
-rule to add. ARM is reached like `run` reaches it: DefaultAzureCredential, or the
-MESH_UPGRADE_ARM_* settings of bot/engine.py for the simulator.
+bot/runtime/permissions.py through SelfSubjectAccessReviews. A denied permission comes with
+the RBAC rule to add. ARM is reached like `run` reaches it (bot/azure/connect.py):
+DefaultAzureCredential, at the ARM that MESH_UPGRADE_ARM_URL names if it is set.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one running bot, in its own registry (served on /metrics by bot/ops.py).
+"""Prometheus metrics of one running bot, in its own registry (served on /metrics by ops.py).
 
 - `mesh_upgrade_runs{phase}`: runs in progress by phase, read from the store at each scrape;
 - `mesh_upgrade_step_duration_seconds{phase,step}`: how long each workflow step took;

@@ -61,7 +61,7 @@ def _p(verbs: str, group: str, resource: str, namespace: str, phases: Iterable[P
     return [Permission(v, group, resource, namespace, tuple(phases), why) for v in verbs.split()]
 
 
-# What the Kubernetes adapter (bot/cluster.py and its modules) calls, verb by verb.
+# What the Kubernetes adapter (bot/kube/cluster.py and its modules) calls, verb by verb.
 KUBERNETES: tuple[Permission, ...] = tuple(
     _p("list", "", "pods", ALL_NAMESPACES, (*PLAN, P.STARTING, *CHECKS, P.PATCH_PLANNED),
        "sidecar census, workload health, istiod readiness")
@@ -91,7 +91,7 @@ KUBERNETES: tuple[Permission, ...] = tuple(
 
 
 def leader_election(namespace: str) -> tuple[Permission, ...]:
-    """The Lease that elects the active replica (bot/leader.py), in the bot's namespace."""
+    """The Lease that elects the active replica (bot/kube/lease.py), in the bot's namespace."""
     return tuple(_p("get create update", "coordination.k8s.io", "leases", namespace, (),
                     "leader election between replicas"))
 

@@ -4,7 +4,7 @@
 runs it on the bot's own worker pool (never Bolt's listener threads) and turns any failure into
 an ephemeral answer: a known error says what and what to do, anything else only a reference id
 that is also in the log (no stack trace reaches the channel). With several replicas
-`activate`/`deactivate` (the Lease won or lost, bot/leader.py) start and stop the active work:
+`activate`/`deactivate` (the Lease won or lost, bot/kube/lease.py) start and stop the active work:
 driving runs and the scheduler's jobs; answering Slack and recording approvals go on regardless.
 """
 

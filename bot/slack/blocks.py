@@ -260,23 +260,6 @@ def render_step(step: StepView) -> list[Block]:
     return [section(text), context(" · ".join(notes))]
 
 
-def render_failure(reason: str, hint: str, *, cluster: str = "", run_id: int | None = None,
-                   commands: Sequence[str] = (), mention: str | None = None) -> list[Block]:
-    """A loud failure: what went wrong, what to do, and the commands to run by hand.
-    `mention` is a ready Slack mention such as `<!subteam^S123>` or `<!here>`."""
-    where = f" on {cluster}" if cluster else ""
-    blocks: list[Block] = [header(f":rotating_light: Upgrade failed{where}")]
-    lead = f"{mention} " if mention else ""
-    blocks.append(section(f"{lead}*What went wrong:* {reason}"))
-    blocks.append(section(f"*What to do:* {hint or 'Look at the card and the thread above.'}"))
-    if commands:
-        script = "\n".join(c.replace("```", "") for c in commands)
-        blocks.append(section(f"*By hand:*\n```{clip(script, SECTION_CHARS - 30)}```"))
-    run = f"Run {run_id} · " if run_id is not None else ""
-    blocks.append(context(f"{run}The card offers Roll back or Cancel while the run is failed."))
-    return fit_message(blocks)
-
-
 def render_help(topic: Verb | None = None) -> list[Block]:
     if topic is not None:
         summary = dict(help_lines())[usage(topic)]

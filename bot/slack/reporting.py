@@ -30,12 +30,12 @@ HISTORY_POINTS = 200
 
 def refresh_facts(workflow: Workflow, notifier: Notifier, run: Run, census: bool) -> None:
     """Read both control planes (and the census if asked) into the card's facts."""
-    cluster = workflow.adapters(run.cluster).cluster
-    planes = tuple(plane_status(cluster.control_plane.status(r)) for r in _revisions(run))
+    reads = workflow.reads
+    planes = tuple(plane_status(reads.control_plane(run.cluster, r)) for r in _revisions(run))
     old = notifier.facts(run.id)
     by_revision, by_version = old.by_revision, old.by_version
     if census:
-        taken = cluster.census.take()
+        taken = reads.census(run.cluster)
         by_revision, by_version = dict(taken.by_revision), dict(taken.by_version)
     notifier.set_facts(run.id, CardFacts(planes, by_revision, by_version, old.next_check_at))
 
@@ -53,7 +53,7 @@ def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
                next_check_at: datetime | None = None) -> CheckReport:
     run = workflow.store.get_run(run_id)
     report = workflow.check(run_id)
-    view = check_view(run.cluster, run, report)
+    view = check_view(run.cluster, (run.from_rev, run.to_rev), report)
     history = _remember(workflow, run_id, report)
     notifier.set_facts(run_id, CardFacts(view.planes, view.census_by_revision,
                                          view.census_by_version,

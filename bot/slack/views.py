@@ -1,4 +1,4 @@
-"""The engine's records turned into the plain views that bot/blocks*.py render.
+"""The engine's records turned into the plain views that bot/slack/ render.
 
 Pure mapping, no I/O: a run and what the store knows about it become a CardView; a CheckReport
 a CheckView; a census, tags or a plan their report views. The card's cluster facts (control
@@ -116,12 +116,13 @@ def card_view(run: Run, facts: CardFacts, approvals: tuple[ApprovalView, ...],
                     bool(run.plan.get("use_tags", True)))
 
 
-def check_view(cluster: str, run: Run, report: CheckReport) -> CheckView:
+def check_view(cluster: str, revisions: tuple[str, str], report: CheckReport) -> CheckView:
+    """`revisions`: (stable, canary) of a run, or a cluster's one revision twice."""
     problems = tuple(WorkloadProblem(str(w.workload), _problem(w.available, w.desired,
                                                                w.crashlooping))
                      for w in report.health.unhealthy)
     healthy = len(report.health.workloads) - len(report.health.unhealthy)
-    return CheckView(cluster, report.at, run.from_rev, run.to_rev, len(report.health.workloads),
+    return CheckView(cluster, report.at, *revisions, len(report.health.workloads),
                      healthy, problems, dict(report.census.by_revision),
                      dict(report.census.by_version), report.complete_blockers,
                      tuple(plane_status(p) for p in report.planes),

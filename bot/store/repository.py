@@ -39,9 +39,6 @@ from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind, first_phase, is_terminal, successors
 from bot.upgrade.records import Approval, AuditEntry, NewRun, PhaseChange, Run, SlackRef
 
-__all__ = ["Approval", "AuditEntry", "NewRun", "PhaseChange", "Run", "SlackRef", "Store",
-           "create_store"]
-
 Clock = Callable[[], datetime]
 _Row = TypeVar("_Row", SlackRefRow, StepStateRow)
 DEFAULT_URL = "sqlite:///mesh-upgrade.db"
@@ -150,12 +147,6 @@ class Store:
             row.pause_reason, row.pause_hint = reason, hint
 
         return self._update(run_id, expected_version, note)
-
-    def replace_plan(self, run_id: int, expected_version: int, plan: Mapping[str, Any]) -> Run:
-        def swap(_s: Session, row: RunRow, _now: datetime) -> None:
-            row.plan = dict(plan)
-
-        return self._update(run_id, expected_version, swap)
 
     def _update(self, run_id: int, expected_version: int,
                 change: Callable[[Session, RunRow, datetime], None]) -> Run:

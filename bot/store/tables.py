@@ -1,7 +1,7 @@
-"""The SQLAlchemy tables behind bot/store.py, the engine, and how the schema is installed.
+"""The SQLAlchemy tables behind repository.py, the engine, and how the schema is installed.
 
 Kept apart from the store so the store reads as rules (one active run per cluster, optimistic
-versions, append-only audit) and this file as the shape of the data. Only store.py imports it.
+versions, append-only audit) and this file as the shape of the data. Only bot/store/ imports it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the ARM adapter (bot/aks.py) answers with, and the pure rules behind its answers.
+"""What the ARM adapter (bot/azure/mesh.py) answers with, and the pure rules behind its answers.
 
 No I/O and no SDK here: the revision targets of start/complete/rollback (as azure-cli computes
 them), the judgement of a cluster's state against a target after a crash, and the words that

@@ -1,4 +1,5 @@
-"""One check of a run: health, sidecar census, both control planes, HPAs and the gates.
+"""One check of a run, or of a cluster without one: health, sidecar census, both control
+planes, HPAs and the gates.
 
 The scheduler posts one of these into the run's thread every `check_interval` while a canary
 soaks; the card enables Complete only when `complete_blockers` is empty. Reading only: a check
@@ -8,13 +9,37 @@ never changes the cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.upgrade.cluster_facts import Census, HealthReport, HpaPair, RevisionPlane
 from bot.upgrade.phases import RunKind
-from bot.upgrade.plan import Observation, Settings, leftovers, unhealthy
+from bot.upgrade.plan import Settings, leftovers, unhealthy
 from bot.upgrade.records import Run
-from bot.workflow.ports import Adapters
+from bot.workflow.ports import Adapters, observe
+
+# A check outside a run counts the restarts of the last hour.
+CLUSTER_CHECK_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class CheckSubject:
+    """What a check is about: a run's two revisions, or one revision of a cluster."""
+
+    run_id: int  # 0: no run
+    phase: str
+    from_rev: str
+    to_rev: str
+    canary: bool  # a minor upgrade: gates, HPAs and leftovers are judged
+    since: datetime  # restarts are counted from here
+
+    @classmethod
+    def of(cls, run: Run) -> CheckSubject:
+        return cls(run.id, run.phase.value, run.from_rev, run.to_rev,
+                   run.kind is RunKind.MINOR, run.updated_at)
+
+    @classmethod
+    def cluster(cls, revision: str, now: datetime) -> CheckSubject:
+        return cls(0, "", revision, revision, False, now - CLUSTER_CHECK_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -34,16 +59,16 @@ class CheckReport:
         return not self.complete_blockers
 
 
-def take_check(run: Run, adapters: Adapters, settings: Settings) -> CheckReport:
+def take_check(subject: CheckSubject, adapters: Adapters, settings: Settings) -> CheckReport:
     c = adapters.cluster
-    seen = Observation(c.namespaces.injection(), c.census.take(), c.tags.list_tags())
+    seen = observe(c)
     scope = sorted(ns for ns in seen.census.by_namespace if settings.in_scope(ns))
-    health = c.health.check(scope, run.updated_at)
-    revisions = tuple(dict.fromkeys((run.from_rev, run.to_rev)))
+    health = c.health.check(scope, subject.since)
+    revisions = tuple(dict.fromkeys((subject.from_rev, subject.to_rev)))
     planes = tuple(c.control_plane.status(r) for r in revisions)
-    minor = run.kind is RunKind.MINOR
-    hpas = c.hpas.compare(run.from_rev, run.to_rev) if minor else ()
-    blockers = (*leftovers(run.from_rev, seen), *unhealthy(health)) if minor else ()
-    back = leftovers(run.to_rev, seen, {settings.canary_tag}) if minor else ()
-    return CheckReport(run.id, run.phase.value, datetime.now(UTC), health, seen.census, planes,
-                       hpas, blockers, back)
+    canary = subject.canary
+    hpas = c.hpas.compare(subject.from_rev, subject.to_rev) if canary else ()
+    blockers = (*leftovers(subject.from_rev, seen), *unhealthy(health)) if canary else ()
+    back = leftovers(subject.to_rev, seen, {settings.canary_tag}) if canary else ()
+    return CheckReport(subject.run_id, subject.phase, datetime.now(UTC), health, seen.census,
+                       planes, hpas, blockers, back)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.upgrade.addon import shared_config
-from bot.upgrade.errors import GateRefused, RetryLater
+from bot.upgrade.errors import GateRefused
 from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import Action, Event, Phase
 from bot.upgrade.plan import (
@@ -24,9 +24,6 @@ from bot.upgrade.plan import (
     tags_to_move,
 )
 from bot.workflow.steps import Ctx, Paused, StepResult, Wait, arm_change, run_waves
-
-GATE_RETRY_SECONDS = 3.0  # old pods may still be terminating when the last wave is done
-GATE_PATIENCE = 20  # gate checks before a rollback waits for a person instead
 
 
 def planned(ctx: Ctx) -> StepResult:
@@ -177,12 +174,8 @@ def rolling_back(ctx: Ctx) -> StepResult:
 def _gate_rollback(ctx: Ctx, new: str) -> StepResult | None:
     try:
         check_rolled_back(new, ctx.plan.canary_tag, ctx.observe())
-    except GateRefused as refused:
-        tries = int(ctx.get("gate_tries") or 0) + 1
-        ctx.put("gate_tries", tries)
-        if tries >= GATE_PATIENCE:
-            raise Paused(refused.message, refused.hint) from None
-        raise RetryLater(refused.message, GATE_RETRY_SECONDS) from None
+    except GateRefused as refused:  # old pods may still be terminating after the last wave
+        ctx.recheck(refused.message, refused.hint)
     return None
 
 

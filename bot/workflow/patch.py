@@ -8,14 +8,10 @@ and the census is taken again to confirm nothing is left (step 3, "run step 2 ag
 from __future__ import annotations
 
 from bot.upgrade.cluster_facts import Census
-from bot.upgrade.errors import RetryLater
 from bot.upgrade.kinds import StepKind
 from bot.upgrade.phases import Action, Event
 from bot.upgrade.plan import Plan, Settings, drift_waves
-from bot.workflow.steps import Ctx, Paused, StepResult, Wait, run_waves
-
-RECHECK_SECONDS = 3.0  # replaced pods may still be terminating right after the last wave
-RECHECK_PATIENCE = 20
+from bot.workflow.steps import Ctx, StepResult, Wait, run_waves
 
 
 def patch_plan(settings: Settings, census: Census, revision: str) -> Plan:
@@ -45,9 +41,6 @@ def patch_verifying(ctx: Ctx) -> StepResult:
     outdated = [str(w) for wave in left.waves for w in wave]
     if not outdated:
         return ctx.move(Event.FINISHED, "every sidecar in scope runs its injector's image")
-    tries = int(ctx.get("tries") or 0) + 1
-    ctx.put("tries", tries)
-    message = f"{len(outdated)} workload(s) still run an outdated sidecar: {', '.join(outdated)}"
-    if tries >= RECHECK_PATIENCE:
-        raise Paused(message, "Approve another restart, or restart them by hand.")
-    raise RetryLater(message, RECHECK_SECONDS)
+    # Replaced pods may still be terminating right after the last wave.
+    ctx.recheck(f"{len(outdated)} workload(s) still run an outdated sidecar: "
+                f"{', '.join(outdated)}", "Approve another restart, or restart them by hand.")

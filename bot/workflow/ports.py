@@ -1,8 +1,9 @@
 """What the workflow needs from ARM and from the cluster, as small Protocols.
 
-The real adapters (`bot.aks.AksMesh`, `bot.cluster.Cluster`) satisfy them structurally; the
-workflow is handed built adapters and never imports an SDK. Each port names only the calls the
-workflow makes, so a reader sees at a glance which side effects a run can have.
+The real adapters (`bot.azure.mesh.AksMesh`, `bot.kube.cluster.Cluster`) satisfy them
+structurally; the workflow is handed built adapters and never imports an SDK. Each port names
+only the calls the workflow makes, so a reader sees at a glance which side effects a run can
+have.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from bot.upgrade.cluster_facts import (
     WorkloadRef,
 )
 from bot.upgrade.mesh_facts import MeshState, Observed, Operation, OperationStatus, UpgradeOptions
+from bot.upgrade.plan import Observation
 
 
 class MeshPort(Protocol):
-    """The Istio add-on as ARM shows it (bot/aks.py)."""
+    """The Istio add-on as ARM shows it (bot/azure/mesh.py)."""
 
     @property
     def label(self) -> str: ...
@@ -88,7 +90,7 @@ class HealthPort(Protocol):
 
 
 class ClusterPort(Protocol):
-    """The Kubernetes side of one cluster (bot/cluster.py's `Cluster`)."""
+    """The Kubernetes side of one cluster (bot/kube/cluster.py's `Cluster`)."""
 
     @property
     def tags(self) -> TagsPort: ...
@@ -114,7 +116,13 @@ class ClusterPort(Protocol):
 
 @dataclass(frozen=True)
 class Adapters:
-    """Both sides of one cluster, as `bot.engine` wires them."""
+    """Both sides of one cluster, as `bot.cli.wiring` wires them."""
 
     mesh: MeshPort
     cluster: ClusterPort
+
+
+def observe(cluster: ClusterPort) -> Observation:
+    """What the plan and the gates judge: namespace labels resolved, the census, the tags."""
+    return Observation(cluster.namespaces.injection(), cluster.census.take(),
+                       cluster.tags.list_tags())

@@ -38,10 +38,10 @@ from bot.upgrade.phases import (
     is_terminal,
     next_phase,
 )
-from bot.upgrade.plan import Observation, Plan, Settings, check_complete, make_plan
+from bot.upgrade.plan import Plan, Settings, check_complete, make_plan
 from bot.upgrade.records import NewRun, Run
 from bot.workflow.approvals import ApprovalResult, Outcome, judge
-from bot.workflow.checks import CheckReport, take_check
+from bot.workflow.checks import CheckReport, CheckSubject, take_check
 from bot.workflow.locks import RunLocks
 from bot.workflow.minor import (
     awaiting_decision,
@@ -54,12 +54,12 @@ from bot.workflow.minor import (
     verifying,
 )
 from bot.workflow.patch import patch_plan, patch_planned, patch_restarting, patch_verifying
-from bot.workflow.ports import Adapters
-from bot.workflow.steps import Ctx, OperationFailed, StepResult, Wait
+from bot.workflow.ports import Adapters, observe
+from bot.workflow.reads import ClusterReads
+from bot.workflow.steps import RETRY_PATIENCE, Ctx, OperationFailed, StepResult, Wait
 
 Connect = Callable[[str], Adapters]
 Step = Callable[[Ctx], StepResult]
-MAX_RETRIES = 30  # consecutive RetryLater in one phase before the run waits for a person
 
 STEPS: Mapping[Phase, Step] = {
     Phase.PLANNED: planned, Phase.STARTING: starting, Phase.CANARY_READY: canary_ready,
@@ -77,6 +77,7 @@ class Workflow:
         self.now = now or (lambda: datetime.now(UTC))
         self._adapters: dict[str, Adapters] = {}
         self._locks = RunLocks()
+        self.reads = ClusterReads(self.adapters, self.settings)  # looks outside a run's steps
 
     def adapters(self, cluster: str) -> Adapters:
         if cluster not in self._adapters:
@@ -100,7 +101,7 @@ class Workflow:
         revision tags unless `use_tags` is False (None: as the cluster's configuration says)."""
         a = self.adapters(cluster)
         options = a.mesh.available_upgrades()
-        return make_plan(self.settings(cluster, use_tags), options, self._observe(a), to)
+        return make_plan(self.settings(cluster, use_tags), options, observe(a.cluster), to)
 
     def patch_plan(self, cluster: str) -> Plan:
         a = self.adapters(cluster)
@@ -222,7 +223,7 @@ class Workflow:
 
     def _gate_complete(self, run: Run) -> None:
         a = self.adapters(run.cluster)
-        seen = self._observe(a)
+        seen = observe(a.cluster)
         scope = sorted(ns for ns in seen.census.by_namespace
                        if self.run_settings(run).in_scope(ns))
         try:
@@ -236,7 +237,7 @@ class Workflow:
     def check(self, run_id: int) -> CheckReport:
         """Health, census, control planes, HPAs and what keeps Complete disabled."""
         run = self.store.get_run(run_id)
-        return take_check(run, self.adapters(run.cluster), self.run_settings(run))
+        return take_check(CheckSubject.of(run), self.adapters(run.cluster), self.run_settings(run))
 
     # --- driving a run ------------------------------------------------------------------------
 
@@ -277,7 +278,7 @@ class Workflow:
     def _retry(self, ctx: Ctx, exc: RetryLater) -> StepResult:
         tries = int(ctx.get("retries") or 0) + 1
         ctx.put("retries", tries)
-        if tries > MAX_RETRIES:
+        if tries > RETRY_PATIENCE:
             return self._pause(ctx, GiveUp(f"Still failing after {tries - 1} tries: "
                                            f"{exc.message}", exc.hint))
         return ctx.result(StepKind.RETRY, f"will retry: {exc.message}", Wait.TIME,
@@ -294,9 +295,6 @@ class Workflow:
         self.store.set_pause(ctx.run.id, ctx.run.version, exc.message, exc.hint)
         return ctx.result(StepKind.FAIL, f"failed: {exc.message}", Wait.PERSON)
 
-    def _observe(self, a: Adapters) -> Observation:
-        c = a.cluster
-        return Observation(c.namespaces.injection(), c.census.take(), c.tags.list_tags())
 
 
 def run_until_blocked(workflow: Workflow, run_id: int, *, max_sleep: float = 1.0,

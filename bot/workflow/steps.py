@@ -12,19 +12,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.config.settings import ClusterConfig
 from bot.store.repository import Store
-from bot.upgrade.errors import GiveUp
+from bot.upgrade.errors import GiveUp, RetryLater
 from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.mesh_facts import Operation, OpState, Progress
 from bot.upgrade.phases import Event, next_phase
 from bot.upgrade.plan import Observation, Plan, Settings, Waves, parse_ref, ref_text
 from bot.upgrade.records import Run
-from bot.workflow.ports import ClusterPort, MeshPort
+from bot.workflow.ports import ClusterPort, MeshPort, observe
 
 OPERATION_POLL_SECONDS = 5.0  # how soon to look at a running ARM operation again
+# How long a step keeps trying before the run waits for a person:
+RETRY_PATIENCE = 30  # consecutive RetryLater in one phase (API errors, throttling)
+RECHECK_PATIENCE = 20  # looks at a gate while replaced pods may still be terminating
+RECHECK_SECONDS = 3.0
 
 
 class Wait(StrEnum):
@@ -103,8 +107,16 @@ class Ctx:
         return self.result(StepKind.TRANSITION, f"{why}; now {to.value}")
 
     def observe(self) -> Observation:
-        c = self.cluster
-        return Observation(c.namespaces.injection(), c.census.take(), c.tags.list_tags())
+        return observe(self.cluster)
+
+    def recheck(self, message: str, hint: str) -> NoReturn:
+        """A gate not met yet: look again in RECHECK_SECONDS, and after RECHECK_PATIENCE
+        looks, pause for a person (with `hint`)."""
+        tries = int(self.get("rechecks") or 0) + 1
+        self.put("rechecks", tries)
+        if tries >= RECHECK_PATIENCE:
+            raise Paused(message, hint)
+        raise RetryLater(message, RECHECK_SECONDS)
 
 
 def arm_change(ctx: Ctx, name: str, target: tuple[str, ...]) -> StepResult | None:

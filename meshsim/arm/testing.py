@@ -1,8 +1,8 @@
 """A fixed-token credential for pointing azure-mgmt clients at the simulated ARM.
 
 It is a real `azure.core.credentials.TokenCredential` (the simulator only checks that a bearer
-token is present); tests use it, and so does the bot (bot/engine.py) when
-MESH_UPGRADE_ARM_TOKEN points it at the simulator instead of DefaultAzureCredential.
+token is present); the sandbox and the tests hand it to the bot in place of
+DefaultAzureCredential (tests/sim_bot.py). The bot itself never imports it.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def test_every_request_of_whole_runs_is_allowed_and_every_rule_is_used(tmp_path:
 
 
 def test_the_roles_are_the_permissions_doctor_checks() -> None:
-    """bot/permissions.py drives `doctor`'s SelfSubjectAccessReviews; deploy/ must agree."""
+    """bot/runtime/permissions.py drives `doctor`'s SelfSubjectAccessReviews; deploy/ must agree."""
     expected = {Grant(p.namespace, p.group, p.resource, p.verb) for p in KUBERNETES}
     assert grants(render()) == expected
     lease = {Grant(p.namespace, p.group, p.resource, p.verb) for p in leader_election(BOT)}

@@ -1,7 +1,8 @@
 """deploy/slack-app-manifest.yaml: the slash command and buttons the bot registers, Socket Mode,
 and exactly the scopes of the Web API methods it calls. The methods come from a whole upgrade
 through the simulated Slack (its record of every call), each mapped to the scope Slack's
-method reference names; the scope list itself is bot/permissions.py's, which `doctor` checks."""
+method reference names; the scope list itself is bot/runtime/permissions.py's, which `doctor`
+checks."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "users.info": "users:read",
     "reactions.add": "reactions:write",
 }
-# Granted beyond bot/permissions.py, with the reason: conversations.info and .history on a
+# Granted beyond bot/runtime/permissions.py, with the reason: conversations.info and .history on a
 # private channel need groups:read and groups:history, and clusters.yaml accepts private
 # channels (G… ids).
 PRIVATE_CHANNELS = {"groups:read", "groups:history"}

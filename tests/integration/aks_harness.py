@@ -1,7 +1,7 @@
-"""The simulated ARM over HTTPS and real ContainerServiceClients for the bot/aks.py tests.
+"""The simulated ARM over HTTPS and real ContainerServiceClients for the bot/azure/mesh.py tests.
 
 Imported by tests/integration/test_aks_*.py, which wrap `serve_arm` in an `arm` fixture.
-Nothing here fakes the SDK: the client is built by `bot.aks.build_client` and talks TLS to
+Nothing here fakes the SDK: the client is built by `bot.azure.client.build_client` and talks TLS to
 `meshsim.arm.ArmSim` on 127.0.0.1.
 """
 
@@ -18,7 +18,14 @@ from azure.mgmt.containerservice import ContainerServiceClient
 
 from bot.azure.client import build_client
 from bot.azure.mesh import AksMesh
-from bot.upgrade.mesh_facts import Operation, OperationStatus, OpState
+from bot.upgrade.mesh_facts import (
+    Operation,
+    OperationStatus,
+    OpState,
+    complete_target,
+    rollback_target,
+    start_target,
+)
 from meshsim.arm import ArmSim
 from meshsim.arm.testing import StaticTokenCredential
 from meshsim.catalogue import Catalogue
@@ -90,3 +97,17 @@ def operation_ended(arm: Arm, name: str = "aks1", timeout: float = 15.0) -> dict
         if time.monotonic() > deadline:
             raise AssertionError(f"the operation on {name} did not end within {timeout} s")
         time.sleep(0.02)
+
+
+# What `az aks mesh upgrade start|complete|rollback` send: the target computed from the
+# cluster's state by the domain's rules, then one PUT (the workflow does the same with its plan).
+def start(mesh: AksMesh, to_revision: str) -> Operation:
+    return mesh.begin_set_revisions(start_target(mesh.mesh_state(), to_revision))
+
+
+def complete(mesh: AksMesh) -> Operation:
+    return mesh.begin_set_revisions(complete_target(mesh.mesh_state()))
+
+
+def rollback(mesh: AksMesh) -> Operation:
+    return mesh.begin_set_revisions(rollback_target(mesh.mesh_state()))

@@ -1,7 +1,7 @@
 """The simulators of a scenario plus a Workflow wired to them the way the engine wires it.
 
 Imported by tests/integration/test_workflow_*.py and tests/e2e/test_engine_*.py. ARM and the
-Kubernetes API are reached over real sockets by the real SDK clients that `bot.engine` builds;
+Kubernetes API are reached over real sockets by the real SDK clients that `bot.cli.wiring` builds;
 the assertions about the end state read the simulated cluster's own objects, not the bot.
 """
 

@@ -1,4 +1,4 @@
-"""bot/aks.py turns what ARM answers into RetryLater or GiveUp, keeping the RP's own words:
+"""bot/azure/mesh.py turns what ARM answers into RetryLater or GiveUp, keeping the RP's own words:
 409 names the operation holding the cluster, 429/5xx carry a delay, 400 the RP's reason,
 401/403 the permission missing, 404 the names to check. Faults come from the simulator's rules;
 most clients use retry_total=0 so the SDK does not absorb them first."""
@@ -15,7 +15,7 @@ import pytest
 from bot.azure.errors import LIST_USER_CREDENTIALS, READ_CLUSTER, READ_UPGRADES, WRITE_CLUSTER
 from bot.upgrade.errors import GiveUp, RetryLater
 from bot.upgrade.mesh_facts import OpState
-from tests.integration.aks_harness import Arm, serve_arm
+from tests.integration.aks_harness import Arm, serve_arm, start
 
 CLUSTER_PATH = "*/managedClusters/aks1"
 
@@ -31,7 +31,7 @@ def test_put_during_an_operation_retries_later_naming_that_operation(tmp_path: P
     with serve_arm(tmp_path, speed=10.0) as arm:  # the first operation runs for 3 s
         arm.cluster("aks1", revisions=["asm-1-22"])
         mesh = arm.mesh(retry_total=3)  # a 409 without Retry-After is not retried by the SDK
-        mesh.start("asm-1-23")
+        start(mesh, "asm-1-23")
         with pytest.raises(RetryLater) as caught:
             mesh.begin_set_revisions(("asm-1-22",))
         puts = [c.status for c in arm.sim.calls("PUT")]
@@ -56,7 +56,7 @@ def test_throttled_put_is_not_retried_by_the_sdk_even_on_a_retrying_client(arm: 
     arm.sim.faults.add(verb="PUT", path=CLUSTER_PATH, status=429, retry_after=5)
 
     with pytest.raises(RetryLater) as caught:
-        arm.mesh(retry_total=3).start("asm-1-23")
+        start(arm.mesh(retry_total=3), "asm-1-23")
 
     assert caught.value.delay_seconds == 5.0
     assert arm.puts() == 1
@@ -105,7 +105,7 @@ def test_one_server_error_on_a_read_is_absorbed_by_the_sdk_retry(arm: Arm) -> No
 
 def test_server_error_on_the_operation_status_retries_later(arm: Arm) -> None:
     mesh = arm.mesh()
-    op = mesh.start("asm-1-23")
+    op = start(mesh, "asm-1-23")
     arm.sim.faults.add(verb="GET", path="*/operations/*", status=502, retry_after=4)
 
     with pytest.raises(RetryLater) as caught:
@@ -116,7 +116,7 @@ def test_server_error_on_the_operation_status_retries_later(arm: Arm) -> None:
 
 def test_operation_arm_no_longer_knows_is_judged_from_the_cluster(arm: Arm) -> None:
     mesh = arm.mesh()
-    op = mesh.start("asm-1-23")
+    op = start(mesh, "asm-1-23")
     arm.sim.faults.add(verb="GET", path="*/operations/*", status=404, count=2)
 
     status = mesh.operation_status(op)
@@ -125,7 +125,8 @@ def test_operation_arm_no_longer_knows_is_judged_from_the_cluster(arm: Arm) -> N
         mesh.operation_status(op.token)
 
     assert status.state in (OpState.IN_PROGRESS, OpState.SUCCEEDED)
-    assert len(arm.sim.calls("GET", "/managedClusters/aks1")) == 2  # start's GET + observe's
+    # start's two (the state for the target, the PUT's read) + observe's
+    assert len(arm.sim.calls("GET", "/managedClusters/aks1")) == 3
 
 
 def test_dropped_connection_retries_later(arm: Arm) -> None:
@@ -151,7 +152,7 @@ def test_error_body_without_the_error_wrapper_is_read_too(arm: Arm) -> None:
     arm.sim.faults.add(verb="PUT", path=CLUSTER_PATH, status=400, body=bare)
 
     with pytest.raises(GiveUp, match="Istio based Azure service mesh is incompatible"):
-        arm.mesh().start("asm-1-23")
+        start(arm.mesh(), "asm-1-23")
 
 
 def test_refused_token_gives_up_naming_the_permission(arm: Arm) -> None:
@@ -166,7 +167,7 @@ def test_unauthorized_put_names_the_write_permission(arm: Arm) -> None:
     arm.sim.faults.add(verb="PUT", path=CLUSTER_PATH, status=401)
 
     with pytest.raises(GiveUp) as caught:
-        arm.mesh().start("asm-1-23")
+        start(arm.mesh(), "asm-1-23")
 
     assert WRITE_CLUSTER in caught.value.message and WRITE_CLUSTER in caught.value.hint
 

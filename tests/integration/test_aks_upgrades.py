@@ -1,4 +1,4 @@
-"""bot/aks.py through the real azure-mgmt-containerservice client against the simulated ARM:
+"""bot/azure/mesh.py through the real azure-mgmt-containerservice client against the simulated ARM:
 versions and upgrades, start/complete/rollback without waiting on the LRO, idempotent PUTs,
 resuming after a crash from a continuation token or from the cluster alone, kubeconfig."""
 
@@ -14,7 +14,16 @@ from bot.azure.mesh import AksMesh
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.mesh_facts import Operation, OpState, Progress, complete_target
 from meshsim.catalogue import Catalogue, RevisionInfo
-from tests.integration.aks_harness import RG, Arm, operation_ended, serve_arm, wait_for
+from tests.integration.aks_harness import (
+    RG,
+    Arm,
+    complete,
+    operation_ended,
+    rollback,
+    serve_arm,
+    start,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -106,7 +115,7 @@ def test_start_returns_a_token_at_once_and_the_operation_later_succeeds(tmp_path
     with serve_arm(tmp_path, speed=10.0) as arm:  # an operation takes 3 s of real time
         arm.cluster("aks1", revisions=["asm-1-22"])
         mesh = arm.mesh()
-        op = mesh.start("asm-1-23")
+        op = start(mesh, "asm-1-23")
         # What ARM holds the moment start() returns: had it waited on the LRO, Succeeded.
         when_returned = arm.state()
         first = mesh.operation_status(op)
@@ -124,7 +133,7 @@ def test_start_returns_a_token_at_once_and_the_operation_later_succeeds(tmp_path
 
 def test_status_checks_make_one_request_each_and_nothing_polls_in_between(arm: Arm) -> None:
     mesh = arm.mesh()
-    op = mesh.start("asm-1-23")
+    op = start(mesh, "asm-1-23")
     ended = operation_ended(arm)  # over in ARM: no poller thread may have asked meanwhile
     polled_before = len(arm.sim.calls("GET", "/operations/"))
     status = mesh.operation_status(op)
@@ -138,9 +147,9 @@ def test_complete_keeps_the_highest_revision_sorted_as_versions(tmp_path: Path) 
     with serve_arm(tmp_path, catalogue=nine_and_ten()) as arm:
         arm.cluster("aks1", kubernetes_version="1.30.1", revisions=["asm-1-9"])
         mesh = arm.mesh()
-        assert wait_for(mesh, mesh.start("asm-1-10")).state is OpState.SUCCEEDED
+        assert wait_for(mesh, start(mesh, "asm-1-10")).state is OpState.SUCCEEDED
         assert mesh.mesh_state().revisions == ("asm-1-9", "asm-1-10")
-        done = wait_for(mesh, mesh.complete())
+        done = wait_for(mesh, complete(mesh))
         state, applied = mesh.mesh_state(), arm.state()["applied"]
 
     assert done.state is OpState.SUCCEEDED
@@ -151,7 +160,7 @@ def test_rollback_keeps_the_lowest_revision(arm: Arm) -> None:
     arm.cluster("canary", revisions=["asm-1-22", "asm-1-23"])
     mesh = arm.mesh("canary")
 
-    op = mesh.rollback()
+    op = rollback(mesh)
 
     assert op.target == ("asm-1-22",)
     assert wait_for(mesh, op).state is OpState.SUCCEEDED
@@ -160,7 +169,7 @@ def test_rollback_keeps_the_lowest_revision(arm: Arm) -> None:
 
 def test_complete_without_a_canary_gives_up_like_azure_cli_and_sends_nothing(arm: Arm) -> None:
     with pytest.raises(GiveUp) as caught:
-        arm.mesh().complete()
+        complete(arm.mesh())
 
     assert "Azure Service Mesh upgrade is not in progress." in caught.value.hint
     assert arm.puts() == 0
@@ -170,7 +179,7 @@ def test_start_during_a_canary_gives_up_and_sends_nothing(arm: Arm) -> None:
     arm.cluster("canary", revisions=["asm-1-22", "asm-1-23"])
 
     with pytest.raises(GiveUp, match="already in progress"):
-        arm.mesh("canary").start("asm-1-24")
+        start(arm.mesh("canary"), "asm-1-24")
     assert arm.puts() == 0
 
 
@@ -179,7 +188,7 @@ def test_setting_the_same_revisions_again_sends_no_second_put(arm: Arm) -> None:
     first = mesh.begin_set_revisions(("asm-1-23", "asm-1-22"))
     while_updating = mesh.begin_set_revisions(("asm-1-22", "asm-1-23"))
     wait_for(mesh, first)
-    after_success = mesh.start("asm-1-23")
+    after_success = start(mesh, "asm-1-23")
 
     assert first.sent and arm.puts() == 1
     assert not while_updating.sent and "Updating" in while_updating.note
@@ -187,7 +196,7 @@ def test_setting_the_same_revisions_again_sends_no_second_put(arm: Arm) -> None:
 
 
 def test_a_new_adapter_and_client_resume_from_the_continuation_token_alone(arm: Arm) -> None:
-    token = arm.mesh().start("asm-1-23").token
+    token = start(arm.mesh(), "asm-1-23").token
     assert token is not None
 
     status = wait_for(AksMesh(arm.client(), RG, "aks1"), token)  # "after the crash"
@@ -213,7 +222,7 @@ def test_observe_tells_whether_a_put_whose_token_was_lost_landed(arm: Arm) -> No
 def test_a_failed_operation_reports_the_rp_reason_and_may_be_sent_again(arm: Arm) -> None:
     arm.sim.fail_next_operation("ReconcileIstioFailed", "istiod-asm-1-23 did not become ready")
     mesh = arm.mesh()
-    op = mesh.start("asm-1-23")
+    op = start(mesh, "asm-1-23")
 
     status = wait_for(mesh, op)
     observed = mesh.observe(op.target)

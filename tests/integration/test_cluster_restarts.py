@@ -117,7 +117,9 @@ def test_rollout_without_progress_times_out_and_stops_the_wave(env: SimCluster) 
 
 def test_wave_watches_instead_of_polling_each_workload(env: SimCluster) -> None:
     env.cluster.tags.set("prod-stable", CANARY)
-    env.cluster.namespaces.relabel_all(STABLE, CANARY)
+    for ns in env.cluster.namespaces.injection():
+        if ns.label == STABLE:
+            env.cluster.namespaces.relabel(ns.name, CANARY)
     env.sim.request_log.clear()
     workloads = [WEB, CATALOG, PAYMENTS, ORDERS_API, ORDERS_DB, LOG_AGENT]
 

@@ -1,4 +1,4 @@
-"""The pure rules behind bot/aks.py: revision targets as azure-cli computes them, judging a
+"""The pure rules behind bot/azure/mesh.py: revision targets as azure-cli computes them, judging a
 change from the cluster alone after a crash, and the words for "no newer revision"."""
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from bot.slack.blocks import (
     as_file,
     clip,
     fits_in_blocks,
-    render_failure,
     render_help,
     render_report,
     render_step,
@@ -304,16 +303,6 @@ def test_help_lists_every_command_and_a_topic_shows_one() -> None:
     assert all(f"/mesh-upgrade {v.value}" in text for v in Verb)
     one = all_text(valid(render_help(Verb.START)))
     assert "[--no-tags]" in one and "sidecars" not in one
-
-
-def test_failure_is_loud_and_says_what_to_do() -> None:
-    payload = valid(render_failure("ARM PUT failed: 403", "Grant the bot Contributor.",
-                                   cluster="aks-prod", run_id=42, mention="<!here>",
-                                   commands=("az aks mesh upgrade rollback -g rg -n aks-prod",)))
-    text = all_text(payload)
-    assert payload[0]["type"] == "header" and ":rotating_light:" in payload[0]["text"]["text"]
-    assert "<!here> *What went wrong:* ARM PUT failed: 403" in text
-    assert "```az aks mesh upgrade rollback -g rg -n aks-prod```" in text
 
 
 def test_a_step_shows_who_when_and_the_equivalent_command() -> None:

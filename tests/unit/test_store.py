@@ -135,13 +135,13 @@ def test_approvals_are_bound_to_the_run_version_and_stored_once(store: Store) ->
     again = store.record_approval(run.id, "start", "U0BOB", run.version)
     assert again == first and first.at.tzinfo is UTC
     assert store.approvals(run.id, "start", run.version) == (first,)
-    store.replace_plan(run.id, run.version, {"restart": ["a", "b"]})
+    store.set_pause(run.id, run.version, "a rollout is stuck", "resume when fixed")  # version 2
     assert store.approvals(run.id, "start", 2) == ()
 
 
 def test_approval_of_a_stale_version_is_refused(store: Store) -> None:
     run = store.create_run(new_run())
-    store.replace_plan(run.id, run.version, {})
+    store.set_pause(run.id, run.version, "a rollout is stuck", "resume when fixed")
     with pytest.raises(StaleVersion):
         store.record_approval(run.id, "start", "U0BOB", run.version)
 

@@ -23,7 +23,7 @@ from bot.upgrade.phases import (
 
 P, E = Phase, Event
 
-# The agreed table, written out independently of bot/upgrade.py.
+# The agreed table, written out independently of bot/upgrade/phases.py.
 EXPECTED = {
     (P.PLANNED, E.START): P.STARTING,
     (P.PLANNED, E.CANCEL): P.CANCELLED,
