@@ -6,8 +6,9 @@ HPAs, health) around one shared request counter; every method lives in those mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from kubernetes.client import (
     AdmissionregistrationV1Api,
@@ -27,6 +28,19 @@ from bot.kube.rest import KubeIO
 from bot.kube.restarts import Restarter
 from bot.kube.tags import Tags
 from bot.upgrade.addon import INGRESS_NAMESPACE, ISTIO_NAMESPACE
+from bot.upgrade.cluster_facts import (
+    Census,
+    ConfigCopy,
+    HealthReport,
+    HpaPair,
+    NamespaceInjection,
+    RevisionPlane,
+    RevisionTag,
+    TagChange,
+    TagRemoval,
+    WaveReport,
+    WorkloadRef,
+)
 
 
 @dataclass(frozen=True)
@@ -60,3 +74,43 @@ class Cluster:
                    ControlPlane(io, core, apps, istio_namespace, ingress_namespace),
                    Hpas(io, AutoscalingV2Api(api_client), (istio_namespace, ingress_namespace)),
                    Health(io, core, apps))
+
+    # --- the workflow's seam (bot/workflow/ports.py ClusterPort) ------------------------------
+
+    def set_tag(self, tag: str, revision: str) -> TagChange:
+        return self.tags.set(tag, revision)
+
+    def remove_tag(self, tag: str) -> TagRemoval:
+        return self.tags.remove(tag)
+
+    def list_tags(self) -> tuple[RevisionTag, ...]:
+        return self.tags.list_tags()
+
+    def namespace_injection(self) -> tuple[NamespaceInjection, ...]:
+        return self.namespaces.injection()
+
+    def relabel(self, namespace: str, value: str) -> bool:
+        return self.namespaces.relabel(namespace, value)
+
+    def restart_wave(self, workloads: Iterable[WorkloadRef], restart_id: str, *,
+                     concurrency: int, progress_timeout: float) -> WaveReport:
+        return self.restarts.run_wave(workloads, restart_id, concurrency=concurrency,
+                                      progress_timeout=progress_timeout)
+
+    def take_census(self, namespace: str | None = None) -> Census:
+        return self.census.take(namespace)
+
+    def plane_status(self, revision: str) -> RevisionPlane:
+        return self.control_plane.status(revision)
+
+    def copy_shared_config(self, old: str, new: str) -> ConfigCopy:
+        return self.control_plane.copy_shared_config(old, new)
+
+    def delete_shared_config(self, revision: str) -> bool:
+        return self.control_plane.delete_shared_config(revision)
+
+    def compare_hpas(self, stable: str, canary: str) -> tuple[HpaPair, ...]:
+        return self.hpas.compare(stable, canary)
+
+    def check_health(self, namespaces: Iterable[str], since: datetime) -> HealthReport:
+        return self.health.check(namespaces, since)

@@ -15,7 +15,6 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmO
 
 from bot.slack.blocks import clip, context, header, section
 from bot.slack.buttons import action_id, encode_value
-from bot.slack.charts import census_chart
 from bot.slack.notifier import Notifier
 from bot.slack.reports import check_report
 from bot.slack.views import CardFacts, check_failed, check_view, plane_status
@@ -51,6 +50,8 @@ def _revisions(run: Run) -> tuple[str, ...]:
 
 def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
                next_check_at: datetime | None = None) -> CheckReport:
+    from bot.slack.charts import census_chart  # matplotlib loads at the first check, not at start
+
     run = workflow.store.get_run(run_id)
     report = workflow.check(run_id)
     view = check_view(run.cluster, (run.from_rev, run.to_rev), report)

@@ -63,11 +63,11 @@ def take_check(subject: CheckSubject, adapters: Adapters, settings: Settings) ->
     c = adapters.cluster
     seen = observe(c)
     scope = sorted(ns for ns in seen.census.by_namespace if settings.in_scope(ns))
-    health = c.health.check(scope, subject.since)
+    health = c.check_health(scope, subject.since)
     revisions = tuple(dict.fromkeys((subject.from_rev, subject.to_rev)))
-    planes = tuple(c.control_plane.status(r) for r in revisions)
+    planes = tuple(c.plane_status(r) for r in revisions)
     canary = subject.canary
-    hpas = c.hpas.compare(subject.from_rev, subject.to_rev) if canary else ()
+    hpas = c.compare_hpas(subject.from_rev, subject.to_rev) if canary else ()
     blockers = (*leftovers(subject.from_rev, seen), *unhealthy(health)) if canary else ()
     back = leftovers(subject.to_rev, seen, {settings.canary_tag}) if canary else ()
     return CheckReport(subject.run_id, subject.phase, datetime.now(UTC), health, seen.census,

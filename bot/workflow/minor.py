@@ -34,7 +34,7 @@ def planned(ctx: Ctx) -> StepResult:
 def starting(ctx: Ctx) -> StepResult:
     old, new = ctx.plan.current, ctx.plan.target
     if ctx.get("shared_config") is None:
-        copy = ctx.cluster.control_plane.copy_shared_config(old, new)
+        copy = ctx.cluster.copy_shared_config(old, new)
         ctx.put("shared_config", copy.outcome)
         if copy.outcome != "no-source":
             ctx.audit(AuditKind.CONFIG_COPIED,
@@ -48,8 +48,8 @@ def starting(ctx: Ctx) -> StepResult:
 
 
 def _ensure_tags(ctx: Ctx, old: str, new: str) -> StepResult | None:
-    tags = ctx.cluster.tags
-    changes = [tags.set(ctx.plan.stable_tag, old), tags.set(ctx.plan.canary_tag, new)]
+    cluster = ctx.cluster
+    changes = [cluster.set_tag(ctx.plan.stable_tag, old), cluster.set_tag(ctx.plan.canary_tag, new)]
     made = [c for c in changes if c.changed]
     for c in made:
         ctx.audit(AuditKind.TAG_SET, f"istioctl tag set {c.tag} --revision {c.revision}",
@@ -60,9 +60,8 @@ def _ensure_tags(ctx: Ctx, old: str, new: str) -> StepResult | None:
 
 
 def _await_control_plane(ctx: Ctx, old: str, new: str) -> StepResult:
-    plane = ctx.cluster.control_plane
-    want = {g.name.removesuffix(f"-{old}") for g in plane.status(old).gateways}
-    status = plane.status(new)
+    want = {g.name.removesuffix(f"-{old}") for g in ctx.cluster.plane_status(old).gateways}
+    status = ctx.cluster.plane_status(new)
     have = {g.name.removesuffix(f"-{new}") for g in status.gateways}
     if status.ready and want <= have:
         return ctx.move(Event.CONTROL_PLANE_READY, f"istiod-{new} and its gateways are Ready")
@@ -111,18 +110,18 @@ def _roll_onto(ctx: Ctx, source: str, target: str) -> StepResult | None:
 def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
     """Point the tags on `source` at `target`, and relabel the namespaces no tag carries."""
     done: list[str] = []
-    for tag in tags_to_move(ctx.settings, ctx.cluster.tags.list_tags(), source):
-        change = ctx.cluster.tags.set(tag, target)
+    for tag in tags_to_move(ctx.settings, ctx.cluster.list_tags(), source):
+        change = ctx.cluster.set_tag(tag, target)
         if change.changed:
             ctx.audit(AuditKind.TAG_SET, f"istioctl tag set {tag} --revision {target} --overwrite",
                       {"previous": change.previous, "webhook": change.webhook})
             done.append(f"tag {tag} -> {target}")
-    injections = ctx.cluster.namespaces.injection()
+    injections = ctx.cluster.namespace_injection()
     relabel = [(m.namespace, m.to) for m in namespace_moves(ctx.settings, injections, source,
                                                              target) if m.via == "relabel"]
     relabel += [(ns, ctx.plan.stable_tag) for ns in canary_namespaces(ctx.settings, injections)]
     for namespace, value in relabel:
-        if ctx.cluster.namespaces.relabel(namespace, value):
+        if ctx.cluster.relabel(namespace, value):
             ctx.audit(AuditKind.NAMESPACE_LABELLED,
                       f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite")
             done.append(f"{namespace} -> {value}")
@@ -147,7 +146,7 @@ def completing(ctx: Ctx) -> StepResult:
     old, new = ctx.plan.current, ctx.plan.target
     if ctx.get("put") is None:
         seen = ctx.observe()
-        health = ctx.cluster.health.check(_scope(ctx, seen), ctx.run.updated_at)
+        health = ctx.cluster.check_health(_scope(ctx, seen), ctx.run.updated_at)
         try:
             check_complete(old, seen, health)
         except GateRefused as refused:
@@ -182,15 +181,15 @@ def _gate_rollback(ctx: Ctx, new: str) -> StepResult | None:
 def _clean_up(ctx: Ctx, removed: str) -> StepResult | None:
     """After ARM dropped `removed`: its shared MeshConfig and the canary tag go too."""
     done = []
-    if ctx.cluster.control_plane.delete_shared_config(removed):
+    if ctx.cluster.delete_shared_config(removed):
         ctx.audit(AuditKind.CONFIG_DELETED, f"kubectl delete configmap {shared_config(removed)}")
         done.append(f"{shared_config(removed)} deleted")
     if ctx.plan.use_tags:
-        for ns in canary_namespaces(ctx.settings, ctx.cluster.namespaces.injection()):
-            ctx.cluster.namespaces.relabel(ns, ctx.plan.stable_tag)
+        for ns in canary_namespaces(ctx.settings, ctx.cluster.namespace_injection()):
+            ctx.cluster.relabel(ns, ctx.plan.stable_tag)
             ctx.audit(AuditKind.NAMESPACE_LABELLED,
                       f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}")
-        removal = ctx.cluster.tags.remove(ctx.plan.canary_tag)
+        removal = ctx.cluster.remove_tag(ctx.plan.canary_tag)
         if removal.deleted:
             ctx.audit(AuditKind.TAG_REMOVED, f"istioctl tag remove {ctx.plan.canary_tag}",
                       {"webhooks": list(removal.deleted)})

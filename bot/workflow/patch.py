@@ -32,12 +32,12 @@ def patch_planned(ctx: Ctx) -> StepResult:
 
 
 def patch_restarting(ctx: Ctx) -> StepResult:
-    wave = run_waves(ctx, lambda: drift_waves(ctx.settings, ctx.cluster.census.take()))
+    wave = run_waves(ctx, lambda: drift_waves(ctx.settings, ctx.cluster.take_census()))
     return wave or ctx.move(Event.ROLLED_OUT, "every outdated workload restarted")
 
 
 def patch_verifying(ctx: Ctx) -> StepResult:
-    left = drift_waves(ctx.settings, ctx.cluster.census.take())
+    left = drift_waves(ctx.settings, ctx.cluster.take_census())
     outdated = [str(w) for wave in left.waves for w in wave]
     if not outdated:
         return ctx.move(Event.FINISHED, "every sidecar in scope runs its injector's image")

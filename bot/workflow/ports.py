@@ -1,4 +1,4 @@
-"""What the workflow needs from ARM and from the cluster, as small Protocols.
+"""What the workflow needs from ARM and from the cluster: two seams, as Protocols.
 
 The real adapters (`bot.azure.mesh.AksMesh`, `bot.kube.cluster.Cluster`) satisfy them
 structurally; the workflow is handed built adapters and never imports an SDK. Each port names
@@ -8,7 +8,7 @@ have.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -47,71 +47,35 @@ class MeshPort(Protocol):
     def observe(self, target: tuple[str, ...]) -> Observed: ...
 
 
-class TagsPort(Protocol):
-    def set(self, tag: str, revision: str, *, overwrite: bool = True) -> TagChange: ...
+class ClusterPort(Protocol):
+    """The Kubernetes side of one cluster (bot/kube/cluster.py's `Cluster`), in the verbs of
+    the procedure: tags as `istioctl tag` makes them, namespace labels, restart waves, the
+    sidecar census, both control planes, HPAs and the health of workloads."""
 
-    def revision_of(self, tag: str) -> str | None: ...
+    def set_tag(self, tag: str, revision: str) -> TagChange: ...
 
-    def remove(self, tag: str, *, missing_ok: bool = True) -> TagRemoval: ...
+    def remove_tag(self, tag: str) -> TagRemoval: ...
 
     def list_tags(self) -> tuple[RevisionTag, ...]: ...
 
-
-class NamespacesPort(Protocol):
-    def injection(self) -> tuple[NamespaceInjection, ...]: ...
+    def namespace_injection(self) -> tuple[NamespaceInjection, ...]: ...
 
     def relabel(self, namespace: str, value: str) -> bool: ...
 
+    def restart_wave(self, workloads: Iterable[WorkloadRef], restart_id: str, *,
+                     concurrency: int, progress_timeout: float) -> WaveReport: ...
 
-class RestartsPort(Protocol):
-    def run_wave(self, workloads: Iterable[WorkloadRef], restart_id: str, *,
-                 concurrency: int = 5, progress_timeout: float = 600.0) -> WaveReport: ...
+    def take_census(self, namespace: str | None = None) -> Census: ...
 
-
-class CensusPort(Protocol):
-    def take(self, namespace: str | None = None) -> Census: ...
-
-
-class ControlPlanePort(Protocol):
-    def status(self, revision: str) -> RevisionPlane: ...
+    def plane_status(self, revision: str) -> RevisionPlane: ...
 
     def copy_shared_config(self, old: str, new: str) -> ConfigCopy: ...
 
     def delete_shared_config(self, revision: str) -> bool: ...
 
+    def compare_hpas(self, stable: str, canary: str) -> tuple[HpaPair, ...]: ...
 
-class HpasPort(Protocol):
-    def compare(self, stable: str, canary: str) -> tuple[HpaPair, ...]: ...
-
-
-class HealthPort(Protocol):
-    def check(self, namespaces: Iterable[str], since: datetime,
-              baseline: Mapping[str, int] | None = None) -> HealthReport: ...
-
-
-class ClusterPort(Protocol):
-    """The Kubernetes side of one cluster (bot/kube/cluster.py's `Cluster`)."""
-
-    @property
-    def tags(self) -> TagsPort: ...
-
-    @property
-    def namespaces(self) -> NamespacesPort: ...
-
-    @property
-    def restarts(self) -> RestartsPort: ...
-
-    @property
-    def census(self) -> CensusPort: ...
-
-    @property
-    def control_plane(self) -> ControlPlanePort: ...
-
-    @property
-    def hpas(self) -> HpasPort: ...
-
-    @property
-    def health(self) -> HealthPort: ...
+    def check_health(self, namespaces: Iterable[str], since: datetime) -> HealthReport: ...
 
 
 @dataclass(frozen=True)
@@ -124,5 +88,5 @@ class Adapters:
 
 def observe(cluster: ClusterPort) -> Observation:
     """What the plan and the gates judge: namespace labels resolved, the census, the tags."""
-    return Observation(cluster.namespaces.injection(), cluster.census.take(),
-                       cluster.tags.list_tags())
+    return Observation(cluster.namespace_injection(), cluster.take_census(),
+                       cluster.list_tags())

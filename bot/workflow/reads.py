@@ -30,15 +30,15 @@ class ClusterReads:
 
     def control_plane(self, cluster: str, revision: str) -> RevisionPlane:
         """istiod and the ingress gateways of `revision`, as `kubectl get pods` shows them."""
-        return self._adapters(cluster).cluster.control_plane.status(revision)
+        return self._adapters(cluster).cluster.plane_status(revision)
 
     def census(self, cluster: str, namespace: str | None = None) -> Census:
-        return self._adapters(cluster).cluster.census.take(namespace)
+        return self._adapters(cluster).cluster.take_census(namespace)
 
     def tags(self, cluster: str) -> tuple[tuple[RevisionTag, ...], tuple[NamespaceInjection, ...]]:
         """The revision tags and every namespace's injection label, as `istioctl tag list`."""
         c = self._adapters(cluster).cluster
-        return c.tags.list_tags(), c.namespaces.injection()
+        return c.list_tags(), c.namespace_injection()
 
     def check(self, cluster: str) -> tuple[CheckReport, str]:
         """A check of a cluster with no run: its one revision, and the report."""

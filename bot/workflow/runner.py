@@ -12,7 +12,6 @@ reason and a hint. Nothing is built here: adapters come from `connect`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -109,7 +108,7 @@ class Workflow:
         if state.upgrade_in_progress or not state.revisions:
             raise GiveUp(f"{cluster} runs {', '.join(state.revisions) or 'no revision'}.",
                          "The patch flow needs exactly one installed revision.")
-        return patch_plan(self.settings(cluster), a.cluster.census.take(), state.revisions[0])
+        return patch_plan(self.settings(cluster), a.cluster.take_census(), state.revisions[0])
 
     # --- what people ask for (the Slack layer calls these) ------------------------------------
 
@@ -227,7 +226,7 @@ class Workflow:
         scope = sorted(ns for ns in seen.census.by_namespace
                        if self.run_settings(run).in_scope(ns))
         try:
-            check_complete(run.from_rev, seen, a.cluster.health.check(scope, run.updated_at))
+            check_complete(run.from_rev, seen, a.cluster.check_health(scope, run.updated_at))
         except GateRefused as refused:
             self.store.audit("bot", AuditKind.GATE_REFUSED, "complete refused", cluster=run.cluster,
                              run_id=run.id,
@@ -294,17 +293,3 @@ class Workflow:
         ctx.move(Event.FAIL, exc.message)
         self.store.set_pause(ctx.run.id, ctx.run.version, exc.message, exc.hint)
         return ctx.result(StepKind.FAIL, f"failed: {exc.message}", Wait.PERSON)
-
-
-
-def run_until_blocked(workflow: Workflow, run_id: int, *, max_sleep: float = 1.0,
-                      deadline: float = 60.0) -> StepResult:
-    """Advance until the run waits for a person, an approval or its end (a simple driver for
-    the CLI and tests; the scheduler does the same one tick at a time)."""
-    stop = time.monotonic() + deadline
-    while True:
-        result = workflow.advance(run_id)
-        if result.wait in (Wait.APPROVAL, Wait.PERSON, Wait.DONE) or time.monotonic() > stop:
-            return result
-        if result.wait is not Wait.NO:
-            time.sleep(min(result.delay, max_sleep))

@@ -195,7 +195,7 @@ def run_waves(ctx: Ctx, compute: Callable[[], Waves]) -> StepResult | None:
 
 def _run_wave(ctx: Ctx, i: int, total: int, rec: dict[str, Any]) -> StepResult:
     restart = ctx.config.restart
-    report = ctx.cluster.restarts.run_wave(
+    report = ctx.cluster.restart_wave(
         [parse_ref(w) for w in rec["workloads"]], rec["restart_id"],
         concurrency=restart.max_concurrency,
         progress_timeout=restart.progress_timeout.total_seconds())
@@ -218,7 +218,7 @@ def _run_wave(ctx: Ctx, i: int, total: int, rec: dict[str, Any]) -> StepResult:
 
 def _health_note(ctx: Ctx, namespace: str) -> str:
     try:
-        report = ctx.cluster.health.check([namespace], ctx.run.updated_at)
+        report = ctx.cluster.check_health([namespace], ctx.run.updated_at)
     except GiveUp:
         return ""
     looping = [c for w in report.workloads for c in w.crashlooping]

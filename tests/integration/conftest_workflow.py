@@ -8,6 +8,7 @@ the assertions about the end state read the simulated cluster's own objects, not
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bot.config.settings import BotConfig
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Action
 from bot.upgrade.records import Run
-from bot.workflow.runner import Workflow, run_until_blocked
+from bot.workflow.runner import Workflow
 from bot.workflow.steps import StepResult, Wait
 from meshsim.arm.calls import ArmCall
 from meshsim.kube.cluster import KubeSim
@@ -162,3 +163,16 @@ def assert_only_on(env: Env, keep: str, gone: str) -> None:
             if label == gone or tags(kube).get(label) == gone] == []
     assert control_plane_objects(kube, gone) == []
     assert kube.store.find(CONFIGMAP, "aks-istio-system", f"istio-shared-configmap-{gone}") is None
+
+
+def run_until_blocked(workflow: Workflow, run_id: int, *, max_sleep: float = 1.0,
+                      deadline: float = 60.0) -> StepResult:
+    """Advance until the run waits for a person, an approval or its end (the tests' driver;
+    the bot's scheduler does the same one tick at a time)."""
+    stop = time.monotonic() + deadline
+    while True:
+        result = workflow.advance(run_id)
+        if result.wait in (Wait.APPROVAL, Wait.PERSON, Wait.DONE) or time.monotonic() > stop:
+            return result
+        if result.wait is not Wait.NO:
+            time.sleep(min(result.delay, max_sleep))
