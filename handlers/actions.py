@@ -19,7 +19,7 @@ from bot.slack.buttons import ACTION_IDS, InvalidButtonValue, decode_value, phas
 from bot.slack.command_text import out_of_turn
 from bot.slack.notifier import error_text
 from bot.upgrade.approvals import ApprovalPolicy, expires_at
-from bot.upgrade.errors import GateRefused
+from bot.upgrade.errors import GateRefused, RetryLater
 from bot.upgrade.phases import Action
 from bot.upgrade.records import Run
 from bot.workflow.approvals import ApprovalResult, Outcome, requested_at
@@ -72,11 +72,20 @@ def decide(s: Services, run_id: int, action: Action, version: int, user: str) ->
     except GateRefused as exc:
         s.notifier.sync(run_id)
         return error_text(exc)
+    except RetryLater as exc:  # the gate could not be judged: nothing was recorded
+        return (f":warning: Could not check the cluster before *{action.value}*: "
+                f"{exc.message}\nYour approval was not recorded and nothing changed; click "
+                f"again in about {exc.delay_seconds:g} s.")
     if result.outcome is Outcome.ASKED_AGAIN:
         s.reschedule(result.run)
     s.driver.poke(run_id)
-    s.notifier.sync(run_id)
-    return _answer(s, result, action, version, user, policy)
+    answer = _answer(s, result, action, version, user, policy)
+    try:
+        s.notifier.sync(run_id)
+    except Exception as exc:  # the decision is committed; only the card and thread lag
+        log.warning("run %s: card not updated after a click: %s", run_id, exc)
+        return f"{answer}\n_The card could not be updated just now; it will catch up._"
+    return answer
 
 
 def _answer(s: Services, result: ApprovalResult, action: Action, version: int, user: str,

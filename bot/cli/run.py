@@ -62,7 +62,8 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
     services.driver.on_advance = metrics.observe_step
     app = build_app(client, mode, slack.signing_secret, metrics.observe_ack)
     handlers.register(app, services)
-    server = SlackServer(app, mode, slack.app_token, port)
+    server = SlackServer(app, mode, slack.app_token, port,
+                         slack.signing_secret if mode is SlackMode.HTTP else None)
     return Bot(services, server, metrics, _elector(config, services, database_url))
 
 

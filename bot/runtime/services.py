@@ -24,7 +24,7 @@ from bot.slack.membership import Membership
 from bot.slack.notifier import Notifier, answer_failure, error_text
 from bot.slack.reporting import refresh_facts
 from bot.store.repository import Store
-from bot.upgrade.errors import MeshUpgradeError
+from bot.upgrade.errors import MeshUpgradeError, RetryLater
 from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
 from bot.upgrade.records import Run
 from bot.workflow.runner import Workflow
@@ -65,6 +65,9 @@ class Services:
         def guarded() -> None:
             try:
                 fn(*args)
+            except RetryLater as exc:  # nobody retries a person's request on their behalf
+                self.notifier.respond(respond_to, f":warning: {exc.message}\nNothing was "
+                                      f"changed; try again in about {exc.delay_seconds:g} s.")
             except MeshUpgradeError as exc:
                 self.notifier.respond(respond_to, error_text(exc))
             except Exception as exc:

@@ -18,7 +18,7 @@ from bot.slack.buttons import phase_label
 from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions, is_terminal
 from bot.upgrade.versions import is_revision_name
 
-MAX_TEXT = 2_000  # nothing legitimate is longer; the rest is ignored, not parsed
+MAX_TEXT = 2_000  # nothing legitimate is longer: longer text is refused, never cut and parsed
 _ECHO = 60
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _REVISION_LIKE = re.compile(r"(?:asm)?[-_.]?([0-9]{1,4})[-_.]([0-9]{1,4})(?:[-_.][0-9]+)*")
@@ -116,8 +116,13 @@ def help_lines() -> tuple[tuple[str, str], ...]:
 
 
 def parse(text: str, known_clusters: Sequence[str]) -> Command | ParseError:
-    """Parse what followed `/mesh-upgrade`; empty text asks for help."""
-    words = _words(text if isinstance(text, str) else "")
+    """Parse what followed `/mesh-upgrade`; empty text asks for help. Text over MAX_TEXT
+    characters is refused whole: a cut could drop a flag (`--no-tags`) or shorten a name."""
+    text = text if isinstance(text, str) else ""
+    if len(text) > MAX_TEXT:
+        return ParseError(f"That command is {len(text):,} characters long; the limit is "
+                          f"{MAX_TEXT:,}. Nothing was done.", "`/mesh-upgrade help`")
+    words = _words(text)
     if not words:
         return Command(Verb.HELP)
     verb = _verb(words[0])
@@ -127,7 +132,7 @@ def parse(text: str, known_clusters: Sequence[str]) -> Command | ParseError:
 
 
 def _words(text: str) -> list[str]:
-    text = _LINK.sub(lambda m: m[1] if m[1] is not None else m[2], text[:MAX_TEXT])
+    text = _LINK.sub(lambda m: m[1] if m[1] is not None else m[2], text)
     return text.translate(_DASHES).replace("\u201c", "").replace("\u201d", "").split()
 
 

@@ -2,7 +2,8 @@
 
 One root message per run, edited in place with `chat.update` (its channel and ts live in the
 store's slack_ref, so a restarted bot finds the same card and thread); every audit entry of the
-run becomes one reply in that thread, posted once (a cursor in the store). 429s are retried as
+run becomes one reply in that thread, in order; a Slack failure delays replies and loses none
+(a cursor in the store moves only past posted replies). 429s are retried as
 Slack says (`RateLimitErrorRetryHandler` sleeps in the calling thread: never call this from an
 ack path). `not_in_channel` becomes an error that tells people to invite the bot. Replicas
 share the store, so posting the card and each reply is claimed there first: the per-run lock
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 FACTS_KEY, CURSOR_KEY = "slack.card_facts", "slack.audit_cursor"
 CARD_CLAIM_KEY = "slack.card_claim"
 CARD_CLAIM_WAIT = 10.0  # seconds another replica gets to post the card it claimed
+REPLY_CLAIM_WAIT = 5.0  # seconds another replica gets to post a reply it claimed
 CARD_EVENT = "mesh_upgrade_card"  # the card's message metadata: {"run_id", "nonce"}
 CARD_SEARCH_PAGES = 3  # history pages of 100 searched for a card whose ts was not saved
 CARD_SEARCH_SKEW = 300.0  # seconds: clock skew between the bot and Slack's message ts
@@ -190,16 +192,46 @@ class Notifier:
         return requested_at(self.store, run, action)
 
     def _post_audit(self, run_id: int, ref: SlackRef) -> None:
+        """Each audit entry not yet in the thread, in order, at least once: the cursor moves
+        only past replies that were posted. A reply is claimed before it is posted, so two
+        replicas never post it both; a failed post gives the claim back (the next sync tries
+        again), and a claim left by a poster that died is taken over: at once with a single
+        replica (any other claimer was an earlier process), after REPLY_CLAIM_WAIT with several.
+        A poster that died between posting and noting it leaves the reply to be posted again."""
         cursor = int(self.store.step(run_id, CURSOR_KEY) or 0)
-        entries = [e for e in self.store.audit_log(run_id=run_id, limit=100_000) if e.id > cursor]
-        if not entries:
-            return
-        # At most once: the cursor moves before posting, so a crash loses replies, never
-        # repeats them (a repeated "ARM PUT" reply would read as a second PUT).
-        self.store.put_step(run_id, CURSOR_KEY, entries[-1].id)
-        for entry in entries:  # another replica may have read the same cursor: claim each
-            if self.store.claim_step(run_id, f"slack.reply.{entry.id}", True):
-                self._reply(ref, render_step(step_of(entry)), entry.what)
+        for entry in self.store.audit_log(run_id=run_id, limit=100_000):
+            if entry.id <= cursor:
+                continue
+            if not self._reply_once(run_id, ref, entry):
+                return  # another replica is posting it: the next sync goes on from here
+            self.store.put_step(run_id, CURSOR_KEY, entry.id)
+
+    def _reply_once(self, run_id: int, ref: SlackRef, entry: AuditEntry) -> bool:
+        """True once the entry's reply is in the thread (posted now or before)."""
+        key, now = f"slack.reply.{entry.id}", time.time()
+        mine = {"by": replica_identity(), "at": now}
+        if not self.store.claim_step(run_id, key, mine):
+            held = self.store.step(run_id, key)
+            if held == "posted":
+                return True
+            if self._claim_alive(held, now):
+                return False
+            self.store.put_step(run_id, key, mine)  # its poster died: take it over
+        try:
+            self._reply(ref, render_step(step_of(entry)), entry.what)
+        except BaseException:
+            self.store.release_step(run_id, key)  # owed: the next sync posts it
+            raise
+        self.store.put_step(run_id, key, "posted")
+        return True
+
+    def _claim_alive(self, held: Any, now: float) -> bool:
+        """Whether another live replica may still be posting under this claim."""
+        if not isinstance(held, dict) or held.get("by") == replica_identity():
+            return False
+        if not self.config.leader_election.enabled:
+            return False  # one replica: whoever claimed it is gone
+        return now - float(held.get("at", 0)) < REPLY_CLAIM_WAIT
 
     def reply(self, run_id: int, blocks: Sequence[Block], text: str) -> str:
         ref = self.sync(run_id)
@@ -269,8 +301,8 @@ def answer_failure(response_url: str | None, what: str, error: BaseException) ->
     reference = uuid.uuid4().hex[:10]
     log.error("reference %s: %s", reference, what, exc_info=error)
     Notifier.respond(response_url, f":x: Something went wrong on the bot's side (reference "
-                     f"`{reference}`). Nothing else was changed; tell the bot's operators the "
-                     "reference.")
+                     f"`{reference}`). The run's card and `/mesh-upgrade status` show what was "
+                     "done; tell the bot's operators the reference.")
 
 
 def error_text(exc: MeshUpgradeError) -> str:

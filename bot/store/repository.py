@@ -8,7 +8,7 @@ stale click changes nothing) and an insert-only audit. Callers get frozen datacl
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -37,7 +37,15 @@ from bot.store.tables import (
 from bot.upgrade.errors import GiveUp, RetryLater, RunConflict, StaleVersion
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind, first_phase, is_terminal, successors
-from bot.upgrade.records import Approval, AuditEntry, NewRun, PhaseChange, Run, SlackRef
+from bot.upgrade.records import (
+    Approval,
+    AuditEntry,
+    NewAuditEntry,
+    NewRun,
+    PhaseChange,
+    Run,
+    SlackRef,
+)
 
 Clock = Callable[[], datetime]
 _Row = TypeVar("_Row", SlackRefRow, StepStateRow)
@@ -125,19 +133,30 @@ class Store:
     def transition(self, run_id: int, expected_version: int, to_phase: Phase, by: str,
                    why: str) -> Run:
         """Move the run if it is still at `expected_version`; clears any pause note."""
+        return self._update(run_id, expected_version,
+                            lambda s, row, now: _move(s, row, to_phase, by, why, now))
 
-        def move(s: Session, row: RunRow, now: datetime) -> None:
-            current = Phase(row.phase)
-            if to_phase not in successors(current, RunKind(row.kind)):
-                raise GiveUp(f"Run {run_id} cannot go from {current} to {to_phase}.",
-                             "This is a bug in the bot; the run was not changed.")
-            row.phase, row.pause_reason, row.pause_hint = to_phase.value, None, None
-            s.add(PhaseChangeRow(run_id=run_id, from_phase=current.value,
-                                 to_phase=to_phase.value, at=now, by=by, why=why))
-            if is_terminal(to_phase):
-                s.execute(delete(ActiveRunRow).where(ActiveRunRow.run_id == run_id))
+    def approve(self, run_id: int, expected_version: int, action: str, user_id: str,
+                entries: Sequence[NewAuditEntry], to_phase: Phase | None = None,
+                why: str = "") -> Run:
+        """One durable decision: `user_id`'s approval of the run as it is at
+        `expected_version`, its audit `entries` and, with `to_phase`, the transition it
+        satisfies, committed together or not at all (StaleVersion if the run moved)."""
 
-        return self._update(run_id, expected_version, move)
+        def decide(s: Session, row: RunRow, now: datetime) -> None:
+            known = select(ApprovalRow.id).where(
+                ApprovalRow.run_id == run_id, ApprovalRow.action == action,
+                ApprovalRow.user_id == user_id, ApprovalRow.run_version == expected_version)
+            if s.scalars(known).first() is None:
+                s.add(ApprovalRow(run_id=run_id, action=action, user_id=user_id, at=now,
+                                  run_version=expected_version))
+            for e in entries:
+                s.add(AuditRow(run_id=run_id, cluster=row.cluster, actor=e.actor,
+                               kind=e.kind.value, what=e.what, at=now, detail=dict(e.detail)))
+            if to_phase is not None:
+                _move(s, row, to_phase, user_id, why, now)
+
+        return self._update(run_id, expected_version, decide)
 
     def set_pause(self, run_id: int, expected_version: int, reason: str | None,
                   hint: str | None = None) -> Run:
@@ -256,6 +275,12 @@ class Store:
         except IntegrityError:
             return False
 
+    def release_step(self, run_id: int, key: str) -> None:
+        """Forget `key` (a claim whose side effect did not happen), so it can be claimed again."""
+        with self._tx() as s:
+            s.execute(delete(StepStateRow).where(StepStateRow.run_id == run_id,
+                                                 StepStateRow.key == key))
+
     def step(self, run_id: int, key: str) -> Any:
         """The recorded value, or None when the step was never recorded."""
         with self._tx() as s:
@@ -266,6 +291,18 @@ class Store:
         query = select(StepStateRow).where(StepStateRow.run_id == run_id)
         with self._tx() as s:
             return {r.key: copy.deepcopy(r.value) for r in s.scalars(query)}
+
+
+def _move(s: Session, row: RunRow, to_phase: Phase, by: str, why: str, now: datetime) -> None:
+    current = Phase(row.phase)
+    if to_phase not in successors(current, RunKind(row.kind)):
+        raise GiveUp(f"Run {row.id} cannot go from {current} to {to_phase}.",
+                     "This is a bug in the bot; the run was not changed.")
+    row.phase, row.pause_reason, row.pause_hint = to_phase.value, None, None
+    s.add(PhaseChangeRow(run_id=row.id, from_phase=current.value, to_phase=to_phase.value,
+                         at=now, by=by, why=why))
+    if is_terminal(to_phase):
+        s.execute(delete(ActiveRunRow).where(ActiveRunRow.run_id == row.id))
 
 
 def _load(s: Session, run_id: int) -> RunRow:

@@ -79,3 +79,13 @@ class SlackRef:
     channel: str
     root_ts: str
     thread_ts: str | None
+
+
+@dataclass(frozen=True)
+class NewAuditEntry:
+    """An audit entry to write together with a change of the run (one transaction)."""
+
+    actor: str
+    kind: AuditKind
+    what: str
+    detail: Mapping[str, Any] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from bot.config.settings import BotConfig
 from bot.store.repository import Store
-from bot.upgrade.approvals import Decision, Verdict, may_ask_again
+from bot.upgrade.approvals import Verdict, may_ask_again
 from bot.upgrade.errors import (
     GateRefused,
     GiveUp,
@@ -38,7 +38,7 @@ from bot.upgrade.phases import (
     next_phase,
 )
 from bot.upgrade.plan import Plan, Settings, check_complete, make_plan
-from bot.upgrade.records import NewRun, Run
+from bot.upgrade.records import NewAuditEntry, NewRun, Run
 from bot.workflow.approvals import ApprovalResult, Outcome, judge
 from bot.workflow.checks import CheckReport, CheckSubject, take_check
 from bot.workflow.locks import RunLocks
@@ -146,8 +146,13 @@ class Workflow:
         with self._locks(run_id):
             run = self.store.get_run(run_id)
             if run.version != version:
+                self._refused(run, action, user, Outcome.STALE.value,
+                              f"clicked on the card as of version {version}; the run is at "
+                              f"version {run.version}")
                 return ApprovalResult(Outcome.STALE, run)
             if action not in allowed_actions(run.phase, run.kind):
+                self._refused(run, action, user, Outcome.OUT_OF_TURN.value,
+                              f"{action.value} is not possible while the run is {run.phase}")
                 return ApprovalResult(Outcome.OUT_OF_TURN, run)
             policy = self.config.cluster(run.cluster).approval_policy(action)
             decision = judge(self.store, policy, run, action, user, groups, self.now())
@@ -160,7 +165,7 @@ class Workflow:
                                       self.request(run.cluster, action, user), decision)
             satisfied = decision.verdict is Verdict.SATISFIED
             if not decision.record and not satisfied:
-                self._refused(run, action, user, decision)
+                self._refused(run, action, user, decision.verdict.value, decision.message)
                 return ApprovalResult(Outcome.REFUSED, run, decision)
             after = self._approve(run, action, user, satisfied)
             return ApprovalResult(Outcome.APPLIED if satisfied else Outcome.COUNTED, after,
@@ -179,30 +184,32 @@ class Workflow:
             raise NotAllowed(result.decision.message if result.decision else "refused")
         return result.run
 
-    def _refused(self, run: Run, action: Action, user: str, decision: Decision) -> None:
-        if decision.verdict is not Verdict.ALREADY_APPROVED:
-            self.store.audit(user, AuditKind.REFUSED,
-                             f"refused {action.value}: {decision.verdict.value}",
-                             cluster=run.cluster, run_id=run.id,
-                             detail={"action": action.value, "verdict": decision.verdict.value,
-                                     "run_version": run.version, "why": decision.message})
+    def _refused(self, run: Run, action: Action, user: str, verdict: str, why: str) -> None:
+        """Every refused click is in the audit, with its reason (and so in the thread)."""
+        self.store.audit(user, AuditKind.REFUSED, f"refused {action.value}: {verdict}",
+                         cluster=run.cluster, run_id=run.id,
+                         detail={"action": action.value, "verdict": verdict,
+                                 "run_version": run.version, "why": why})
 
     def _approve(self, run: Run, action: Action, user: str, satisfied: bool) -> Run:
-        """Record the approval; when the policy is satisfied, make the transition."""
-        run_id, run_version = run.id, run.version
-        self.store.record_approval(run_id, action.value, user, run_version)
-        self.store.audit(user, AuditKind.APPROVED, f"approved {action}", cluster=run.cluster,
-                         run_id=run_id, detail={"action": action.value,
-                                                "run_version": run_version,
-                                                "satisfied": satisfied})
+        """The approval, its audit and, when the policy is satisfied, the transition, as one
+        durable decision. The gate before Complete is judged first: when it cannot be judged
+        (the API server fails) or refuses, nothing is recorded and the click can be repeated."""
+        approved = NewAuditEntry(user, AuditKind.APPROVED, f"approved {action}",
+                                 {"action": action.value, "run_version": run.version,
+                                  "satisfied": satisfied})
         if not satisfied:
-            return run
+            return self.store.approve(run.id, run.version, action.value, user, [approved])
         if action is Action.COMPLETE:
             self._gate_complete(run)
-        approvers = [a.user_id for a in self.store.approvals(run_id, action.value, run_version)]
+        before = [a.user_id for a in self.store.approvals(run.id, action.value, run.version)]
+        approvers = [*before, *([] if user in before else [user])]
         to = next_phase(run.phase, action, run.kind)
-        return self.store.transition(run_id, run_version, to, user,
-                                     f"{action} approved by {', '.join(approvers)}")
+        why = f"{action} approved by {', '.join(approvers)}"
+        moved = NewAuditEntry(user, AuditKind.PHASE_CHANGED, f"phase {to.value}",
+                              {"event": action.value, "why": why})
+        return self.store.approve(run.id, run.version, action.value, user, [approved, moved],
+                                  to, why)
 
     def resume(self, run_id: int, user: str, run_version: int) -> Run:
         """Clear a pause after a person fixed its cause; the step is tried again."""

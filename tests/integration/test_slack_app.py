@@ -98,7 +98,8 @@ def test_bad_signature_and_old_timestamp_are_refused(http_bot: Bot) -> None:
     ("strat aks-sandbox", "Did you mean `start`?"),
     ("start aks-sandbx", "Known clusters: `aks-sandbox`"),
     ("start", "needs a cluster"),
-    ("<!channel> " + "💥" * 20_000, "Unknown command"),
+    ("<!channel> " + "💥" * 20_000, "the limit is 2,000"),
+    ("<!channel> " + "💥" * 200, "Unknown command"),
     ("plan aks-sandbox --to 1.23", "Did you mean `asm-1-23`?"),
 ])
 def test_bad_input_gets_what_was_wrong_and_the_usage(http_bot: Bot, text: str,

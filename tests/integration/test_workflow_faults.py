@@ -9,9 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from bot.upgrade.errors import RetryLater
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
+from bot.workflow.approvals import Outcome
 from bot.workflow.steps import Wait
-from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on, workflow_env
+from tests.integration.conftest_workflow import (
+    APPROVER,
+    NEW,
+    OLD,
+    Env,
+    assert_only_on,
+    workflow_env,
+)
 
 CLUSTER_PUT = "*/managedClusters/*"
 
@@ -84,3 +94,46 @@ def test_a_bad_canary_sidecar_pauses_rolling_naming_the_workload_then_rollback_w
     result = env.through(run.id, Action.ROLLBACK)
     assert result.phase == Phase.ROLLED_BACK
     assert_only_on(env, keep=OLD, gone=NEW)
+
+
+def test_an_approval_whose_gate_cannot_be_judged_is_not_recorded_and_can_be_repeated(
+        env: Env) -> None:
+    # Issue 10, recipe 2: the API server fails while the approver clicks Complete.
+    run = env.start()
+    result = env.through(run.id, Action.START, Action.ROLL)
+    assert result.phase == Phase.AWAITING_DECISION
+    waiting = env.store.get_run(run.id)
+    env.kube.faults.add(verb="GET", path="/api/v1/pods", status=500, count=100)
+    with pytest.raises(RetryLater):
+        env.workflow.decide(run.id, Action.COMPLETE, APPROVER, waiting.version)
+    assert env.store.approvals(run.id, Action.COMPLETE.value, waiting.version) == ()
+    assert env.store.get_run(run.id).phase is Phase.AWAITING_DECISION
+    assert not [e for e in env.store.audit_log(run_id=run.id) if e.kind is AuditKind.APPROVED
+                and e.detail.get("action") == "complete"]
+    env.kube.faults.clear()
+
+    again = env.workflow.decide(run.id, Action.COMPLETE, APPROVER, waiting.version)
+
+    assert again.outcome is Outcome.APPLIED and again.run.phase is Phase.COMPLETING
+    tail = [(e.kind, e.actor) for e in env.store.audit_log(run_id=run.id)][-2:]
+    assert tail == [(AuditKind.APPROVED, APPROVER), (AuditKind.PHASE_CHANGED, APPROVER)]
+    assert env.drive(run.id).phase == Phase.COMPLETED
+
+
+def test_every_refused_click_and_every_phase_change_is_in_the_audit(env: Env) -> None:
+    # Issue 10, recipe 7: stale, out-of-turn and repeated clicks leave a reason behind, and
+    # the phase changes that approvals make are in the audit like the bot's own.
+    run = env.start()
+    planned = env.store.get_run(run.id)
+    env.workflow.decide(run.id, Action.START, APPROVER, planned.version)
+    env.workflow.decide(run.id, Action.START, APPROVER, planned.version)  # stale now
+    started = env.store.get_run(run.id)
+    env.workflow.decide(run.id, Action.COMPLETE, APPROVER, started.version)  # out of turn
+    refusals = [e.detail["verdict"] for e in env.store.audit_log(run_id=run.id)
+                if e.kind is AuditKind.REFUSED]
+    assert refusals == ["stale", "out_of_turn"]
+    env.drive(run.id)
+    changes = [e.what for e in env.store.audit_log(run_id=run.id)
+               if e.kind is AuditKind.PHASE_CHANGED]
+    history = [f"phase {c.to_phase.value}" for c in env.store.history(run.id)[1:]]
+    assert changes == history and changes[:2] == ["phase starting", "phase canary_ready"]

@@ -7,7 +7,15 @@ import string
 
 import pytest
 
-from bot.slack.command_text import Command, ParseError, Verb, out_of_turn, parse, usage
+from bot.slack.command_text import (
+    MAX_TEXT,
+    Command,
+    ParseError,
+    Verb,
+    out_of_turn,
+    parse,
+    usage,
+)
 from bot.upgrade.phases import Action, Phase, RunKind
 
 CLUSTERS = ("aks-prod-weu", "aks-dev", "Staging")
@@ -170,3 +178,16 @@ def test_out_of_turn_for_a_patch_run_offers_only_patch_actions() -> None:
     text = out_of_turn(Verb.ROLLBACK, Phase.PATCH_PLANNED, RunKind.PATCH, "aks-dev")
     assert "restart (button on the card)" in text and "cancel" in text
     assert "rollback (" not in text
+
+
+def test_text_over_the_limit_is_refused_whole_naming_the_limit() -> None:
+    # Cut at 2,000 characters these would have parsed as something else: a run with tags,
+    # or a revision one digit short (issue 10, recipe 6).
+    padding = " " * (MAX_TEXT - len("start aks-dev --to asm-1-2"))
+    for text in ("start aks-dev" + " " * MAX_TEXT + "--no-tags",
+                 "start aks-dev --to asm-1-2" + padding + "4"):
+        result = parse(text, CLUSTERS)
+        assert isinstance(result, ParseError), result
+        assert "limit is 2,000" in result.problem and "Nothing was done" in result.problem
+    exactly = "status aks-dev" + " " * (MAX_TEXT - len("status aks-dev"))
+    assert parse(exactly, CLUSTERS) == Command(Verb.STATUS, "aks-dev")
