@@ -94,7 +94,7 @@ def _answer(s: Services, result: ApprovalResult, action: Action, version: int, u
     if result.outcome is Outcome.STALE:
         return stale_text(s, run, action, version)
     if result.outcome is Outcome.OUT_OF_TURN:
-        return out_of_turn(action, run.phase, run.kind, run.cluster)
+        return out_of_turn(action, run.phase, run.kind, run.cluster, run.paused)
     if result.outcome is Outcome.ASKED_AGAIN:
         until = expires_at(policy, requested_at(s.store, run, action))
         who = ("Approvers can approve it with the button on the card"

@@ -25,7 +25,7 @@ from bot.slack.reports import (
 )
 from bot.slack.views import check_view, plan_view, sidecars_view, tags_view
 from bot.upgrade.errors import GiveUp
-from bot.upgrade.phases import Action, RunKind, allowed_actions
+from bot.upgrade.phases import Action, RunKind
 from bot.upgrade.plan import Plan
 from handlers.actions import decide
 
@@ -114,7 +114,8 @@ def _busy(s: Services, who: Asker, asked: Verb | Action, name: str) -> bool:
     """One run per cluster: if `name` has an active run, say so to the asker and be True."""
     active = s.store.active_run(name)
     if active is not None:
-        s.notifier.respond(who.response_url, out_of_turn(asked, active.phase, active.kind, name))
+        s.notifier.respond(who.response_url, out_of_turn(asked, active.phase, active.kind, name,
+                                                                active.paused))
     return active is not None
 
 
@@ -152,8 +153,9 @@ def ask_action(s: Services, cmd: Command, who: Asker) -> None:
     if run is None:
         raise GiveUp(f"`{name}` has no active run to {action.value}.",
                      f"`/mesh-upgrade status {name}` shows the last one.")
-    if action not in allowed_actions(run.phase, run.kind):
-        s.notifier.respond(who.response_url, out_of_turn(action, run.phase, run.kind, name))
+    if action not in run.actions():
+        s.notifier.respond(who.response_url,
+                           out_of_turn(action, run.phase, run.kind, name, run.paused))
         return
     s.workflow.request(name, action, who.user)
     ref = s.notifier.sync(run.id)

@@ -8,9 +8,11 @@ sends.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.config.identity import replica_identity
 from bot.runtime.services import Services
 from bot.slack.blocks import render_help
 from bot.slack.command_text import Command, ParseError, Verb, parse
@@ -20,6 +22,7 @@ from handlers.answers import Asker
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
+log = logging.getLogger(__name__)
 COMMAND = "/mesh-upgrade"
 Work = Callable[[Services, Command, Asker], None]
 
@@ -30,6 +33,8 @@ WORK: dict[Verb, Work] = {
     Verb.ROLLBACK: answers.ask_action, Verb.CANCEL: answers.cancel, Verb.PATCH: answers.patch,
     Verb.HISTORY: answers.history,
 }
+# Commands that change something: recorded before the ack (bot/runtime/intents.py).
+_CHANGES = frozenset({Verb.START, Verb.PATCH, Verb.COMPLETE, Verb.ROLLBACK, Verb.CANCEL})
 _SLOW = frozenset({Verb.VERSIONS, Verb.PLAN, Verb.START, Verb.CHECK, Verb.SIDECARS, Verb.PATCH})
 
 
@@ -56,12 +61,31 @@ def answer_command(s: Services, ack: Ack, payload: dict[str, Any]) -> None:
     asker = Asker(str(payload.get("user_id", "")), str(payload.get("channel_id", "")),
                   payload.get("response_url") if isinstance(payload.get("response_url"), str)
                   else None)
+    intent = None
+    if parsed.verb in _CHANGES:  # durable before the ack: a crash cannot lose it silently
+        try:
+            intent = s.store.record_intent(asker.user, str(text), parsed.cluster,
+                                           asker.response_url, replica_identity())
+        except Exception as exc:
+            log.warning("could not record a command before acking it: %s", exc)
+            ack(text=":warning: The bot could not record this command (its database did not "
+                     "answer), so nothing was done. Please try again in a minute.")
+            return
     if parsed.verb in _SLOW:
         ack(text=f":hourglass_flowing_sand: `{parsed.verb.value}` on `{parsed.cluster}`: "
                  "looking at the cluster…")
     else:
         ack()
-    s.submit(asker.response_url, WORK[parsed.verb], s, parsed, asker)
+    s.submit(asker.response_url, _carry_out, s, parsed, asker, intent)
+
+
+def _carry_out(s: Services, cmd: Command, who: Asker, intent: int | None) -> None:
+    """The command's work; its intent is done once it answered (or failed with an answer)."""
+    try:
+        WORK[cmd.verb](s, cmd, who)
+    finally:
+        if intent is not None:
+            s.store.finish_intent(intent)
 
 
 def clusters_text(s: Services) -> str:

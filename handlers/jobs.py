@@ -23,7 +23,7 @@ from bot.slack.views import sidecars_view
 from bot.upgrade.approvals import ApprovalPolicy, expires_at
 from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.kinds import AuditKind
-from bot.upgrade.phases import Action, Phase, allowed_actions
+from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _still_pending(s: Services, run_id: int, action: str, version: int, asked: s
                    ) -> tuple[Run, ApprovalPolicy, int] | None:
     """The run, policy and approvals so far, if the request `asked` still waits for people."""
     run = s.store.get_run(run_id)
-    if run.version != version or Action(action) not in allowed_actions(run.phase, run.kind):
+    if run.version != version or Action(action) not in run.actions():
         return None
     if asked is not None and s.notifier.requested_at(run, Action(action)) != \
             datetime.fromisoformat(asked):

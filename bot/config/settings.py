@@ -179,7 +179,8 @@ class ClusterConfig(_Model):
         if unknown := sorted(set(approvals) - actions - {"default"}):
             raise ValueError(f"approvals for unknown actions {unknown}; "
                              f"known: {sorted(actions)} and default")
-        if "default" not in approvals and (left := sorted(actions - set(approvals))):
+        needed = actions - {Action.RETRY.value}  # retry falls back to start's policy
+        if "default" not in approvals and (left := sorted(needed - set(approvals))):
             raise ValueError(f"no approval policy for {left}; add them or a 'default'")
         return approvals
 
@@ -190,7 +191,10 @@ class ClusterConfig(_Model):
         return self
 
     def approval_policy(self, action: Action) -> ApprovalPolicy:
-        chosen = self.approvals.get(action.value) or self.approvals["default"]
+        """The policy of `action`, else the default; a retry of a paused step, when neither
+        is set, is approved like the upgrade it continues (start's policy)."""
+        chosen = self.approvals.get(action.value) or self.approvals.get("default") \
+            or self.approvals[Action.START.value]
         return chosen.policy()
 
     def out_of_scope(self) -> frozenset[str]:

@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.config.settings import BotConfig
 from bot.store.tables import lock_schema
 from bot.upgrade.approvals import expires_at, remind_at
-from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
+from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Scheduler:
             self._remove(check_id(run.id))
         if is_terminal(run.phase) or requested_at is None:
             return
-        for action in allowed_actions(run.phase, run.kind) - {Action.CANCEL}:
+        for action in run.actions() - {Action.CANCEL, Action.RETRY}:
             asked = requested_at if isinstance(requested_at, datetime) \
                 else requested_at.get(action)
             if asked is not None:

@@ -19,13 +19,14 @@ from typing import Any
 from bot.config.settings import BotConfig
 from bot.kube.census_pool import CensusPool
 from bot.runtime.driver import Driver
+from bot.runtime.intents import recover_intents
 from bot.runtime.scheduler import Scheduler
 from bot.slack.membership import Membership
 from bot.slack.notifier import Notifier, answer_failure, error_text
 from bot.slack.reporting import refresh_facts
 from bot.store.repository import Store
 from bot.upgrade.errors import MeshUpgradeError, RetryLater
-from bot.upgrade.phases import Action, Phase, allowed_actions, is_terminal
+from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
 from bot.workflow.runner import Workflow
 
@@ -90,13 +91,14 @@ class Services:
     def reschedule(self, run: Run) -> None:
         """The run's jobs as its phase needs them, each approval's from when it was asked."""
         asked = {a: self.notifier.requested_at(run, a)
-                 for a in allowed_actions(run.phase, run.kind) - {Action.CANCEL}}
+                 for a in run.actions() - {Action.CANCEL, Action.RETRY}}
         self.scheduler.reconcile(run, asked)
 
     def start(self, active: bool = True) -> None:
         """Start; a replica waiting for the Lease starts passive (`active=False`)."""
         self.driver.pause()
         self.scheduler.start(paused=True)
+        recover_intents(self.store, self.notifier, self.config)
         if active:
             self.activate()
 

@@ -20,6 +20,7 @@ APPROVE_COMPLETE = "approve-complete"
 APPROVE_ROLLBACK = "approve-rollback"
 APPROVE_RESTART = "approve-restart"
 CANCEL_RUN = "cancel-run"
+RETRY_STEP = "retry-step"
 
 ACTION_IDS: MappingProxyType[Action, str] = MappingProxyType({
     Action.START: APPROVE_START,
@@ -28,6 +29,7 @@ ACTION_IDS: MappingProxyType[Action, str] = MappingProxyType({
     Action.ROLLBACK: APPROVE_ROLLBACK,
     Action.RESTART: APPROVE_RESTART,
     Action.CANCEL: CANCEL_RUN,
+    Action.RETRY: RETRY_STEP,
 })
 _ACTION_BY_ID = MappingProxyType({aid: action for action, aid in ACTION_IDS.items()})
 
@@ -129,4 +131,5 @@ _ACTION_LABELS: MappingProxyType[Action, str] = MappingProxyType({
     Action.ROLLBACK: "Roll back",
     Action.RESTART: "Restart",
     Action.CANCEL: "Cancel run",
+    Action.RETRY: "Retry now",
 })

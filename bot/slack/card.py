@@ -28,9 +28,9 @@ from bot.slack.buttons import action_id, action_label, encode_value, phase_emoji
 from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
 
 BAR_WIDTH = 20
-_PRIMARY = frozenset({Action.START, Action.ROLL, Action.COMPLETE})
-_ORDER = (Action.START, Action.ROLL, Action.RESTART, Action.COMPLETE, Action.ROLLBACK,
-          Action.CANCEL)
+_PRIMARY = frozenset({Action.START, Action.ROLL, Action.COMPLETE, Action.RETRY})
+_ORDER = (Action.RETRY, Action.START, Action.ROLL, Action.RESTART, Action.COMPLETE,
+          Action.ROLLBACK, Action.CANCEL)
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def _footer(view: CardView) -> str:
 
 
 def _buttons(view: CardView) -> list[ButtonElement]:
-    allowed = allowed_actions(view.phase, view.kind)
+    allowed = allowed_actions(view.phase, view.kind, view.paused_reason is not None)
     pending = {p.action: p for p in view.pending}
     return [_button(view, a, pending.get(a)) for a in _ORDER if a in allowed]
 

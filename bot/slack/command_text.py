@@ -275,14 +275,14 @@ _VERB_FOR_ACTION = MappingProxyType({
 
 
 def out_of_turn(asked: Verb | Action, phase: Phase, kind: RunKind = RunKind.MINOR,
-                cluster: str = "<cluster>") -> str:
+                cluster: str = "<cluster>", paused: bool = False) -> str:
     """Why `asked` cannot happen now, the phase the run is in, and what is possible now."""
     name = asked.value
     head = f":no_entry: `{name}` is not possible now: the run on `{_echo(cluster)}` is " \
            f"*{phase_label(phase)}*."
     if is_terminal(phase):
         return f"{head} That run is over; `/mesh-upgrade start {_echo(cluster)}` begins a new one."
-    possible = sorted(allowed_actions(phase, kind), key=list(Action).index)
+    possible = sorted(allowed_actions(phase, kind, paused), key=list(Action).index)
     if not possible:
         return f"{head} Nothing can be asked until this step finishes; the card shows progress."
     return f"{head} Possible now: {', '.join(_how(a, cluster) for a in possible)}."

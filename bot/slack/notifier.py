@@ -46,7 +46,7 @@ from bot.store.repository import Store
 from bot.upgrade.approvals import expires_at
 from bot.upgrade.errors import GiveUp, MeshUpgradeError
 from bot.upgrade.kinds import COMMANDS, FAILURES
-from bot.upgrade.phases import Action, allowed_actions
+from bot.upgrade.phases import Action
 from bot.upgrade.records import AuditEntry, Run, SlackRef
 from bot.workflow.approvals import requested_at
 from bot.workflow.locks import RunLocks
@@ -179,7 +179,7 @@ class Notifier:
         cfg = self.config.cluster(run.cluster)
         now = datetime.now(UTC)
         out = []
-        for action in sorted(allowed_actions(run.phase, run.kind), key=list(Action).index):
+        for action in sorted(run.actions(), key=list(Action).index):
             policy = cfg.approval_policy(action)
             have = len(self.store.approvals(run.id, action.value, run.version))
             until = expires_at(policy, self.requested_at(run, action))

@@ -18,7 +18,7 @@ from bot.slack.buttons import action_id, encode_value
 from bot.slack.notifier import Notifier
 from bot.slack.reports import check_report
 from bot.slack.views import CardFacts, check_failed, check_view, plane_status
-from bot.upgrade.phases import Action, Phase, allowed_actions
+from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run
 from bot.workflow.checks import CheckReport
 from bot.workflow.runner import Workflow
@@ -88,7 +88,7 @@ def loud_failure(run: Run, report: CheckReport) -> list[Block]:
         header(f":rotating_light: Check failed on {run.cluster}"),
         section(clip("<!here> " + "\n".join(problems), 2900)),
     ]
-    if Action.ROLLBACK in allowed_actions(run.phase, run.kind):
+    if Action.ROLLBACK in run.actions():
         blocks.append(section("Roll back now, or fix the workloads and wait for the next check."))
         blocks.append(ActionsBlock(block_id=f"check-{run.id}-v{run.version}",
                                    elements=[rollback_button(run)]))

@@ -11,9 +11,9 @@ import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import CursorResult, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +22,7 @@ from bot.store.tables import (
     ActiveRunRow,
     ApprovalRow,
     AuditRow,
+    IntentRow,
     PhaseChangeRow,
     RunRow,
     SlackRefRow,
@@ -31,6 +32,7 @@ from bot.store.tables import (
     to_approval,
     to_audit,
     to_change,
+    to_intent,
     to_run,
     to_slack_ref,
 )
@@ -40,6 +42,7 @@ from bot.upgrade.phases import Phase, RunKind, first_phase, is_terminal, success
 from bot.upgrade.records import (
     Approval,
     AuditEntry,
+    Intent,
     NewAuditEntry,
     NewRun,
     PhaseChange,
@@ -232,6 +235,30 @@ class Store:
             query = query.where(AuditRow.run_id == run_id)
         with self._tx() as s:
             return tuple(to_audit(r) for r in s.scalars(query.order_by(AuditRow.id).limit(limit)))
+
+    # --- intents: commands acked, work not yet done -----------------------------------------
+
+    def record_intent(self, user_id: str, text: str, cluster: str | None,
+                      response_url: str | None, by: str) -> int:
+        with self._tx() as s:
+            row = IntentRow(user_id=user_id, text=text, cluster=cluster,
+                            response_url=response_url, by=by, at=self._now(), done_at=None)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_intent(self, intent_id: int) -> bool:
+        """Mark the intent done; True for the one caller that finished it."""
+        with self._tx() as s:
+            done = s.execute(update(IntentRow).where(IntentRow.id == intent_id,
+                                                     IntentRow.done_at.is_(None))
+                             .values(done_at=self._now()))
+            return bool(cast(CursorResult[Any], done).rowcount)
+
+    def open_intents(self) -> tuple[Intent, ...]:
+        query = select(IntentRow).where(IntentRow.done_at.is_(None)).order_by(IntentRow.id)
+        with self._tx() as s:
+            return tuple(to_intent(r) for r in s.scalars(query))
 
     # --- slack references -----------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase, RunKind
-from bot.upgrade.records import Approval, AuditEntry, PhaseChange, Run, SlackRef
+from bot.upgrade.records import Approval, AuditEntry, Intent, PhaseChange, Run, SlackRef
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -137,6 +137,21 @@ class SlackRefRow(Base):
     thread_ts: Mapped[str | None] = mapped_column(String(32))
 
 
+class IntentRow(Base):
+    """A command acked to a person, until its work is done (or it is reported as not done)."""
+
+    __tablename__ = "intents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    cluster: Mapped[str | None] = mapped_column(String(200))
+    response_url: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(200))  # the replica that acked it
+    at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
 class StepStateRow(Base):
     __tablename__ = "step_state"
 
@@ -196,6 +211,10 @@ def to_approval(r: ApprovalRow) -> Approval:
 def to_audit(r: AuditRow) -> AuditEntry:
     return AuditEntry(r.id, r.run_id, r.cluster, r.actor, AuditKind(r.kind), r.what, r.at,
                       copy.deepcopy(r.detail))
+
+
+def to_intent(r: IntentRow) -> Intent:
+    return Intent(r.id, r.user_id, r.text, r.cluster, r.response_url, r.by, r.at)
 
 
 def to_slack_ref(r: SlackRefRow) -> SlackRef:

@@ -47,6 +47,7 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     RESTART = "restart"
     CANCEL = "cancel"
+    RETRY = "retry"  # a paused step, tried again now
 
 
 class Event(StrEnum):
@@ -58,6 +59,7 @@ class Event(StrEnum):
     ROLLBACK = "rollback"
     RESTART = "restart"
     CANCEL = "cancel"
+    RETRY = "retry"
     CONTROL_PLANE_READY = "control_plane_ready"
     ROLLED_OUT = "rolled_out"
     SOAK_OVER = "soak_over"
@@ -69,7 +71,12 @@ P, E = Phase, Event
 
 _ROWS: dict[Phase, dict[Event, Phase]] = {
     P.PLANNED: {E.START: P.STARTING, E.CANCEL: P.CANCELLED, E.FAIL: P.FAILED},
-    P.STARTING: {E.CONTROL_PLANE_READY: P.CANARY_READY, E.FAIL: P.FAILED},
+    # From a pause (only then: see _WHEN_PAUSED) a person may retry the step, roll back while
+    # it is safe, or cancel, which gives the cluster back as it is: no phase is a dead end.
+    P.STARTING: {
+        E.CONTROL_PLANE_READY: P.CANARY_READY, E.RETRY: P.STARTING,
+        E.ROLLBACK: P.ROLLING_BACK, E.CANCEL: P.CANCELLED, E.FAIL: P.FAILED,
+    },
     P.CANARY_READY: {E.ROLL: P.ROLLING, E.ROLLBACK: P.ROLLING_BACK, E.FAIL: P.FAILED},
     # ROLL while rolling resumes a run paused on a stuck rollout (the pause is a note, not
     # a phase: see store.Run.pause_reason).
@@ -77,22 +84,34 @@ _ROWS: dict[Phase, dict[Event, Phase]] = {
         E.ROLLED_OUT: P.VERIFYING, E.ROLL: P.ROLLING,
         E.ROLLBACK: P.ROLLING_BACK, E.FAIL: P.FAILED,
     },
-    P.VERIFYING: {E.SOAK_OVER: P.AWAITING_DECISION, E.ROLLBACK: P.ROLLING_BACK, E.FAIL: P.FAILED},
+    P.VERIFYING: {
+        E.SOAK_OVER: P.AWAITING_DECISION, E.RETRY: P.VERIFYING, E.ROLLBACK: P.ROLLING_BACK,
+        E.FAIL: P.FAILED,
+    },
     # RESTART here restarts the stragglers that keep Complete disabled, then soaks again.
     P.AWAITING_DECISION: {
         E.COMPLETE: P.COMPLETING, E.ROLLBACK: P.ROLLING_BACK,
         E.RESTART: P.ROLLING, E.FAIL: P.FAILED,
     },
-    P.COMPLETING: {E.FINISHED: P.COMPLETED, E.FAIL: P.FAILED},
-    P.ROLLING_BACK: {E.FINISHED: P.ROLLED_BACK, E.FAIL: P.FAILED},
+    P.COMPLETING: {
+        E.FINISHED: P.COMPLETED, E.RETRY: P.COMPLETING, E.CANCEL: P.CANCELLED, E.FAIL: P.FAILED,
+    },
+    P.ROLLING_BACK: {
+        E.FINISHED: P.ROLLED_BACK, E.RETRY: P.ROLLING_BACK, E.CANCEL: P.CANCELLED,
+        E.FAIL: P.FAILED,
+    },
     # A failed run keeps the cluster: a person rolls back through the bot, or fixes it by
     # hand and dismisses the run (CANCEL). Gates in the workflow decide if rollback is safe.
     P.FAILED: {E.ROLLBACK: P.ROLLING_BACK, E.CANCEL: P.CANCELLED},
     P.PATCH_PLANNED: {E.RESTART: P.PATCH_RESTARTING, E.CANCEL: P.CANCELLED, E.FAIL: P.FAILED},
-    P.PATCH_RESTARTING: {E.ROLLED_OUT: P.PATCH_VERIFYING, E.FAIL: P.FAILED},
+    P.PATCH_RESTARTING: {
+        E.ROLLED_OUT: P.PATCH_VERIFYING, E.RETRY: P.PATCH_RESTARTING, E.CANCEL: P.CANCELLED,
+        E.FAIL: P.FAILED,
+    },
     # RESTART again when the census still finds outdated sidecars.
     P.PATCH_VERIFYING: {
-        E.FINISHED: P.PATCH_DONE, E.RESTART: P.PATCH_RESTARTING, E.FAIL: P.FAILED,
+        E.FINISHED: P.PATCH_DONE, E.RESTART: P.PATCH_RESTARTING, E.RETRY: P.PATCH_VERIFYING,
+        E.CANCEL: P.CANCELLED, E.FAIL: P.FAILED,
     },
     P.COMPLETED: {},
     P.ROLLED_BACK: {},
@@ -107,6 +126,13 @@ TERMINAL: frozenset[Phase] = frozenset(p for p, edges in _TABLE.items() if not e
 
 # Events that make no sense for a patch run (there is no second control plane to drop).
 _NOT_FOR_PATCH = frozenset({E.START, E.ROLL, E.COMPLETE, E.ROLLBACK})
+# Edges a person may take only while the run is paused: while the bot works on a step, a
+# retry or a cancel would race it.
+_WHEN_PAUSED = frozenset(
+    {(p, E.RETRY) for p, row in _ROWS.items() if E.RETRY in row}
+    | {(P.STARTING, E.ROLLBACK), (P.STARTING, E.CANCEL), (P.COMPLETING, E.CANCEL),
+       (P.ROLLING_BACK, E.CANCEL), (P.PATCH_RESTARTING, E.CANCEL),
+       (P.PATCH_VERIFYING, E.CANCEL)})
 
 
 class IllegalTransition(Exception):
@@ -127,21 +153,27 @@ def is_terminal(phase: Phase) -> bool:
     return phase in TERMINAL
 
 
-def allowed_events(phase: Phase, kind: RunKind = RunKind.MINOR) -> frozenset[Event]:
+def allowed_events(phase: Phase, kind: RunKind = RunKind.MINOR,
+                   paused: bool = False) -> frozenset[Event]:
     events = frozenset(_TABLE[phase])
-    return events - _NOT_FOR_PATCH if kind is RunKind.PATCH else events
+    if kind is RunKind.PATCH:
+        events -= _NOT_FOR_PATCH
+    return events if paused else frozenset(e for e in events if (phase, e) not in _WHEN_PAUSED)
 
 
-def allowed_actions(phase: Phase, kind: RunKind = RunKind.MINOR) -> frozenset[Action]:
-    """The buttons that are valid now."""
+def allowed_actions(phase: Phase, kind: RunKind = RunKind.MINOR,
+                    paused: bool = False) -> frozenset[Action]:
+    """The buttons that are valid now (`paused`: the run waits for a person)."""
     actions = {a.value for a in Action}
-    return frozenset(Action(e.value) for e in allowed_events(phase, kind) if e.value in actions)
+    return frozenset(Action(e.value) for e in allowed_events(phase, kind, paused)
+                     if e.value in actions)
 
 
-def next_phase(phase: Phase, event: Event | Action, kind: RunKind = RunKind.MINOR) -> Phase:
+def next_phase(phase: Phase, event: Event | Action, kind: RunKind = RunKind.MINOR,
+               paused: bool = False) -> Phase:
     """The phase after `event`, or IllegalTransition naming the events allowed now."""
     ev = Event(event.value)
-    allowed = allowed_events(phase, kind)
+    allowed = allowed_events(phase, kind, paused)
     if ev not in allowed:
         raise IllegalTransition(phase, ev, allowed)
     return _TABLE[phase][ev]
@@ -149,7 +181,7 @@ def next_phase(phase: Phase, event: Event | Action, kind: RunKind = RunKind.MINO
 
 def successors(phase: Phase, kind: RunKind = RunKind.MINOR) -> frozenset[Phase]:
     """Every phase reachable from `phase` in one step, by any event valid for `kind`."""
-    return frozenset(_TABLE[phase][e] for e in allowed_events(phase, kind))
+    return frozenset(_TABLE[phase][e] for e in allowed_events(phase, kind, paused=True))
 
 
 def edges() -> tuple[tuple[Phase, Event, Phase], ...]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.upgrade.kinds import AuditKind
-from bot.upgrade.phases import Phase, RunKind
+from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ class Run:
     created_at: datetime
     updated_at: datetime
 
+
+    @property
+    def paused(self) -> bool:
+        """The run waits for a person (a note on the phase, not a phase of its own)."""
+        return self.pause_reason is not None
+
+    def actions(self) -> frozenset[Action]:
+        """What a person may ask for now."""
+        return allowed_actions(self.phase, self.kind, self.paused)
 
 @dataclass(frozen=True)
 class PhaseChange:
@@ -89,3 +98,17 @@ class NewAuditEntry:
     kind: AuditKind
     what: str
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A command the bot acked and has not finished: kept until its work is done, so that a
+    restart can tell the person what became of it."""
+
+    id: int
+    user_id: str
+    text: str
+    cluster: str | None
+    response_url: str | None
+    by: str  # the replica that acked it
+    at: datetime

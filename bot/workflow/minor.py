@@ -75,7 +75,7 @@ def _await_control_plane(ctx: Ctx, old: str, new: str) -> StepResult:
         raise Paused(f"The {new} control plane is not Ready after {waited:.0f} s: "
                      f"{'; '.join(missing)}",
                      "Check `kubectl get pods -n aks-istio-system` (Pending: scale the cluster "
-                     "up); resume when it is Ready, or roll back.")
+                     "up); when it is Ready, Retry now on the card goes on, or roll back.")
     return ctx.result(StepKind.CONTROL_PLANE,
                       f"waiting for the {new} control plane: {'; '.join(missing)}", Wait.TIME, 2.0)
 

@@ -30,10 +30,8 @@ from bot.upgrade.errors import (
 from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import (
     Action,
-    Event,
     Phase,
     RunKind,
-    allowed_actions,
     is_terminal,
     next_phase,
 )
@@ -53,9 +51,10 @@ from bot.workflow.minor import (
     verifying,
 )
 from bot.workflow.patch import patch_plan, patch_planned, patch_restarting, patch_verifying
+from bot.workflow.pauses import auto_retry_in, fail, pause, retry_later, stepped
 from bot.workflow.ports import Adapters, observe
 from bot.workflow.reads import ClusterReads
-from bot.workflow.steps import RETRY_PATIENCE, Ctx, OperationFailed, StepResult, Wait
+from bot.workflow.steps import Ctx, OperationFailed, StepResult, Wait
 
 Connect = Callable[[str], Adapters]
 Step = Callable[[Ctx], StepResult]
@@ -150,7 +149,7 @@ class Workflow:
                               f"clicked on the card as of version {version}; the run is at "
                               f"version {run.version}")
                 return ApprovalResult(Outcome.STALE, run)
-            if action not in allowed_actions(run.phase, run.kind):
+            if action not in run.actions():
                 self._refused(run, action, user, Outcome.OUT_OF_TURN.value,
                               f"{action.value} is not possible while the run is {run.phase}")
                 return ApprovalResult(Outcome.OUT_OF_TURN, run)
@@ -204,7 +203,7 @@ class Workflow:
             self._gate_complete(run)
         before = [a.user_id for a in self.store.approvals(run.id, action.value, run.version)]
         approvers = [*before, *([] if user in before else [user])]
-        to = next_phase(run.phase, action, run.kind)
+        to = next_phase(run.phase, action, run.kind, run.paused)
         why = f"{action} approved by {', '.join(approvers)}"
         moved = NewAuditEntry(user, AuditKind.PHASE_CHANGED, f"phase {to.value}",
                               {"event": action.value, "why": why})
@@ -221,7 +220,7 @@ class Workflow:
         return self.store.set_pause(run_id, run_version, None, None)
 
     def _allowed(self, run: Run, action: Action) -> None:
-        allowed = allowed_actions(run.phase, run.kind)
+        allowed = run.actions()
         if action not in allowed:
             names = ", ".join(sorted(allowed)) or "nothing (the run is over)"
             raise NotAllowed(f"Run {run.id} is {run.phase}: {action} is not possible now.",
@@ -254,23 +253,28 @@ class Workflow:
             return StepResult(run.id, run.phase.value, StepKind.LOOK, f"run is {run.phase}",
                               Wait.DONE)
         step = STEPS.get(run.phase)
+        due = auto_retry_in(self.store, run, self.now()) if run.paused and step else None
+        if due is not None and due > 0:  # the bot tries this pause again on its own, later
+            return StepResult(run.id, run.phase.value, StepKind.LOOK, run.pause_reason or "",
+                              Wait.TIME, due, actions=tuple(sorted(run.actions())))
+        if due is not None:
+            run = self.store.set_pause(run.id, run.version, None, None)
         if run.pause_reason is not None or step is None:
             why = run.pause_reason or f"run is {run.phase}"
             return StepResult(run.id, run.phase.value, StepKind.LOOK, why, Wait.PERSON,
-                              actions=tuple(sorted(allowed_actions(run.phase, run.kind))))
+                              actions=tuple(sorted(run.actions())))
         ctx = self._ctx(run)
         try:
             result = step(ctx)
         except RetryLater as exc:
-            return self._retry(ctx, exc)
+            return retry_later(ctx, exc)
         except StaleVersion:
             return ctx.result(StepKind.LOOK, "the run changed meanwhile; looking again")
         except OperationFailed as exc:
-            return self._fail(ctx, exc)
+            return fail(ctx, exc)
         except MeshUpgradeError as exc:
-            return self._pause(ctx, exc)
-        if ctx.get("retries"):
-            ctx.put("retries", 0)
+            return pause(ctx, exc)
+        stepped(ctx)
         return result
 
     def _ctx(self, run: Run) -> Ctx:
@@ -280,23 +284,3 @@ class Workflow:
         return Ctx(self.store, run, Plan.from_json(run.plan), self.run_settings(run),
                    self.config.cluster(run.cluster), a.mesh, a.cluster, self.now,
                    f"{run.phase.value}.{visits}")
-
-    def _retry(self, ctx: Ctx, exc: RetryLater) -> StepResult:
-        tries = int(ctx.get("retries") or 0) + 1
-        ctx.put("retries", tries)
-        if tries > RETRY_PATIENCE:
-            return self._pause(ctx, GiveUp(f"Still failing after {tries - 1} tries: "
-                                           f"{exc.message}", exc.hint))
-        return ctx.result(StepKind.RETRY, f"will retry: {exc.message}", Wait.TIME,
-                          exc.delay_seconds)
-
-    def _pause(self, ctx: Ctx, exc: MeshUpgradeError) -> StepResult:
-        run = self.store.get_run(ctx.run.id)
-        self.store.set_pause(run.id, run.version, exc.message, exc.hint)
-        ctx.audit(AuditKind.PAUSED, "paused", {"reason": exc.message, "hint": exc.hint})
-        return ctx.result(StepKind.PAUSE, f"paused: {exc.message}", Wait.PERSON)
-
-    def _fail(self, ctx: Ctx, exc: OperationFailed) -> StepResult:
-        ctx.move(Event.FAIL, exc.message)
-        self.store.set_pause(ctx.run.id, ctx.run.version, exc.message, exc.hint)
-        return ctx.result(StepKind.FAIL, f"failed: {exc.message}", Wait.PERSON)

@@ -5,6 +5,7 @@ stuck or crash-looping rollout pauses it naming the workload, and rollback still
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from bot.workflow.approvals import Outcome
 from bot.workflow.steps import Wait
 from tests.integration.conftest_workflow import (
     APPROVER,
+    CLUSTER,
     NEW,
     OLD,
     Env,
@@ -137,3 +139,56 @@ def test_every_refused_click_and_every_phase_change_is_in_the_audit(env: Env) ->
                if e.kind is AuditKind.PHASE_CHANGED]
     history = [f"phase {c.to_phase.value}" for c in env.store.history(run.id)[1:]]
     assert changes == history and changes[:2] == ["phase starting", "phase canary_ready"]
+
+
+def _pause_starting(env: Env) -> int:
+    """A run whose start keeps failing on the API server until its patience runs out."""
+    run = env.start()
+    env.kube.faults.add(verb="GET", path="/api/v1/namespaces/aks-istio-system/pods",
+                        status=503, count=10_000)
+    assert env.drive(run.id).phase == Phase.PLANNED
+    env.approve(run.id, Action.START)
+    for _ in range(200):  # each try fails at once; the retry delays are not slept here
+        result = env.workflow.advance(run.id)
+        if env.store.get_run(run.id).paused:
+            break
+    paused = env.store.get_run(run.id)
+    assert paused.phase is Phase.STARTING and paused.paused, result
+    assert "Still failing after 30 tries" in (paused.pause_reason or "")
+    assert "tries again at" in (paused.pause_hint or "")
+    assert result.wait is Wait.TIME and result.delay > 0  # the bot comes back on its own
+    assert paused.actions() == {Action.RETRY, Action.ROLLBACK, Action.CANCEL}
+    return run.id
+
+
+def test_a_start_paused_by_a_standing_fault_is_retried_from_the_card(env: Env) -> None:
+    # Issue 10, recipe 1: once the cause is gone, Retry now goes on; nothing is repeated.
+    run_id = _pause_starting(env)
+    env.kube.faults.clear()
+    retried = env.workflow.decide(run_id, Action.RETRY, APPROVER,
+                                  env.store.get_run(run_id).version)
+    assert retried.outcome is Outcome.APPLIED and not retried.run.paused
+    assert env.drive(run_id).phase == Phase.CANARY_READY
+    assert len(env.accepted_puts()) == 1
+
+
+def test_the_bot_retries_a_paused_start_on_its_own_later(env: Env) -> None:
+    run_id = _pause_starting(env)
+    env.kube.faults.clear()
+    assert env.workflow.advance(run_id).wait is Wait.TIME  # not due yet: nothing is tried
+    real_now = env.workflow.now
+    env.workflow.now = lambda: real_now() + timedelta(minutes=20)
+    assert env.drive(run_id).phase == Phase.CANARY_READY
+    assert not env.store.get_run(run_id).paused
+
+
+@pytest.mark.parametrize("leave", [Action.CANCEL, Action.ROLLBACK])
+def test_a_paused_start_can_give_the_cluster_back(env: Env, leave: Action) -> None:
+    run_id = _pause_starting(env)
+    env.kube.faults.clear()
+    env.workflow.decide(run_id, leave, APPROVER, env.store.get_run(run_id).version)
+    final = env.drive(run_id)
+    assert final.phase == (Phase.CANCELLED if leave is Action.CANCEL else Phase.ROLLED_BACK)
+    assert env.store.active_run(CLUSTER) is None  # the cluster is not locked any more
+    if leave is Action.ROLLBACK:
+        assert env.arm_state()["revisions"] == [OLD]

@@ -58,13 +58,37 @@ EXPECTED = {
     (P.PATCH_VERIFYING, E.FINISHED): P.PATCH_DONE,
     (P.PATCH_VERIFYING, E.RESTART): P.PATCH_RESTARTING,
     (P.PATCH_VERIFYING, E.FAIL): P.FAILED,
+    # From a pause only: retry the step, roll back while it is safe, or give the cluster back.
+    (P.STARTING, E.RETRY): P.STARTING,
+    (P.STARTING, E.ROLLBACK): P.ROLLING_BACK,
+    (P.STARTING, E.CANCEL): P.CANCELLED,
+    (P.VERIFYING, E.RETRY): P.VERIFYING,
+    (P.COMPLETING, E.RETRY): P.COMPLETING,
+    (P.COMPLETING, E.CANCEL): P.CANCELLED,
+    (P.ROLLING_BACK, E.RETRY): P.ROLLING_BACK,
+    (P.ROLLING_BACK, E.CANCEL): P.CANCELLED,
+    (P.PATCH_RESTARTING, E.RETRY): P.PATCH_RESTARTING,
+    (P.PATCH_RESTARTING, E.CANCEL): P.CANCELLED,
+    (P.PATCH_VERIFYING, E.RETRY): P.PATCH_VERIFYING,
+    (P.PATCH_VERIFYING, E.CANCEL): P.CANCELLED,
 }
+WHEN_PAUSED = {pe for pe in EXPECTED if pe[1] is E.RETRY} | {
+    (P.STARTING, E.ROLLBACK), (P.STARTING, E.CANCEL), (P.COMPLETING, E.CANCEL),
+    (P.ROLLING_BACK, E.CANCEL), (P.PATCH_RESTARTING, E.CANCEL), (P.PATCH_VERIFYING, E.CANCEL)}
 ILLEGAL = [pe for pe in itertools.product(Phase, Event) if pe not in EXPECTED]
 
 
 @pytest.mark.parametrize(("phase", "event"), list(EXPECTED))
 def test_every_legal_edge_leads_to_the_agreed_phase(phase: Phase, event: Event) -> None:
-    assert next_phase(phase, event) is EXPECTED[(phase, event)]
+    assert next_phase(phase, event, paused=True) is EXPECTED[(phase, event)]
+
+
+@pytest.mark.parametrize(("phase", "event"), sorted(WHEN_PAUSED))
+def test_pause_edges_are_refused_while_the_bot_works_on_the_step(phase: Phase,
+                                                                 event: Event) -> None:
+    with pytest.raises(IllegalTransition):
+        next_phase(phase, event, paused=False)
+    assert next_phase(phase, event, paused=True) is EXPECTED[(phase, event)]
 
 
 def test_table_has_no_edge_beyond_the_agreed_ones() -> None:
@@ -74,7 +98,7 @@ def test_table_has_no_edge_beyond_the_agreed_ones() -> None:
 @pytest.mark.parametrize(("phase", "event"), ILLEGAL)
 def test_illegal_event_is_refused_naming_the_allowed_events(phase: Phase, event: Event) -> None:
     with pytest.raises(IllegalTransition) as caught:
-        next_phase(phase, event)
+        next_phase(phase, event, paused=True)
     allowed = {e for (p, e) in EXPECTED if p is phase}
     assert caught.value.allowed == allowed
     assert (caught.value.phase, caught.value.event) == (phase, event)
