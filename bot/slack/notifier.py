@@ -30,10 +30,7 @@ from bot.config.identity import replica_identity
 from bot.config.settings import BotConfig
 from bot.slack.blocks import (
     Report,
-    StepStatus,
-    StepView,
     as_file,
-    escape,
     fits_in_blocks,
     render_report,
     render_step,
@@ -41,11 +38,11 @@ from bot.slack.blocks import (
 )
 from bot.slack.card import card_fallback_text, render_card
 from bot.slack.client import retry_handlers
+from bot.slack.replies import step_of
 from bot.slack.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
 from bot.store.repository import Store
 from bot.upgrade.approvals import expires_at
 from bot.upgrade.errors import GiveUp, MeshUpgradeError
-from bot.upgrade.kinds import COMMANDS, FAILURES
 from bot.upgrade.phases import Action
 from bot.upgrade.records import AuditEntry, Run, SlackRef
 from bot.workflow.approvals import requested_at
@@ -307,29 +304,3 @@ def answer_failure(response_url: str | None, what: str, error: BaseException) ->
 
 def error_text(exc: MeshUpgradeError) -> str:
     return f":warning: {exc.message}" + (f"\n{exc.hint}" if exc.hint else "")
-
-
-def step_of(entry: AuditEntry) -> StepView:
-    """One audit entry as a thread reply: what, by whom (a person or the bot), when."""
-    person = entry.actor if entry.actor.startswith(("U", "W")) else None
-    status = StepStatus.FAILED if entry.kind in FAILURES else StepStatus.DONE
-    return StepView(entry.what, status, _detail(entry.detail), person, entry.at,
-                    _command(entry))
-
-
-def _detail(detail: Any) -> str:
-    if not isinstance(detail, dict):
-        return ""
-    shown = {k: v for k, v in detail.items() if k not in ("plan", "api_requests") and v}
-    parts = [f"{k}: {_short(v)}" for k, v in list(shown.items())[:6]]
-    return "\n".join(parts)
-
-
-def _short(value: Any) -> str:
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return escape(text if len(text) <= 300 else text[:299] + "…")
-
-
-def _command(entry: AuditEntry) -> str | None:
-    return entry.what if entry.kind in COMMANDS else None
-
