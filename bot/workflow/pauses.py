@@ -30,20 +30,27 @@ def retry_later(ctx: Ctx, exc: RetryLater) -> StepResult:
                           exc.delay_seconds)
     delay = min(AUTO_RETRY_FIRST * 2 ** (tries - RETRY_PATIENCE - 1), AUTO_RETRY_MOST)
     at = ctx.now() + timedelta(seconds=delay)
-    ctx.store.put_step(ctx.run.id, AUTO_RETRY_KEY, at.isoformat())
     hint = (f"The bot tries again at {at:%H:%M:%S} UTC, then less often. Once the cause is "
             "gone, Retry now on the card tries at once; Cancel (or Roll back) gives the "
             "cluster back.")
     return pause(ctx, GiveUp(f"Still failing after {tries - 1} tries: {exc.message}", hint),
-                 Wait.TIME, delay)
+                 retry_at=at)
 
 
-def pause(ctx: Ctx, exc: MeshUpgradeError, wait: Wait = Wait.PERSON,
-          delay: float = 0.0) -> StepResult:
+def pause(ctx: Ctx, exc: MeshUpgradeError, retry_at: datetime | None = None) -> StepResult:
+    """Pause the run with `exc` as its note; with `retry_at` the bot tries again then on its
+    own, without it the pause waits for a person (an earlier planned retry is dropped)."""
+    if retry_at is None:
+        ctx.store.release_step(ctx.run.id, AUTO_RETRY_KEY)
+    else:
+        ctx.store.put_step(ctx.run.id, AUTO_RETRY_KEY, retry_at.isoformat())
     run = ctx.store.get_run(ctx.run.id)
     ctx.store.set_pause(run.id, run.version, exc.message, exc.hint)
     ctx.audit(AuditKind.PAUSED, "paused", {"reason": exc.message, "hint": exc.hint})
-    return ctx.result(StepKind.PAUSE, f"paused: {exc.message}", wait, delay)
+    if retry_at is None:
+        return ctx.result(StepKind.PAUSE, f"paused: {exc.message}", Wait.PERSON)
+    return ctx.result(StepKind.PAUSE, f"paused: {exc.message}", Wait.TIME,
+                      (retry_at - ctx.now()).total_seconds())
 
 
 def fail(ctx: Ctx, exc: OperationFailed) -> StepResult:

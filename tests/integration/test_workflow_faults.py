@@ -192,3 +192,21 @@ def test_a_paused_start_can_give_the_cluster_back(env: Env, leave: Action) -> No
     assert env.store.active_run(CLUSTER) is None  # the cluster is not locked any more
     if leave is Action.ROLLBACK:
         assert env.arm_state()["revisions"] == [OLD]
+
+
+def test_a_pause_that_needs_a_person_is_not_retried_on_its_own(env: Env) -> None:
+    # The bot's own retry of a transient pause meets a permanent error (403): from then on
+    # the pause waits for a person instead of being tried again at every look.
+    run_id = _pause_starting(env)
+    env.kube.faults.clear()
+    env.kube.faults.add(verb="GET", path="/api/v1/namespaces/aks-istio-system/pods",
+                        status=403, count=10_000)
+    real_now = env.workflow.now
+    env.workflow.now = lambda: real_now() + timedelta(minutes=20)
+    assert env.workflow.advance(run_id).wait is Wait.PERSON  # tried once: 403, paused
+    paused = env.store.get_run(run_id)
+    assert paused.paused and "Forbidden" in (paused.pause_reason or "")
+    served = len(env.kube.request_log.records())
+    again = env.workflow.advance(run_id)
+    assert again.wait is Wait.PERSON and again.kind.value == "look"
+    assert len(env.kube.request_log.records()) == served  # nothing was tried again
