@@ -92,7 +92,7 @@ def _answer(s: Services, result: ApprovalResult, action: Action, version: int, u
             policy: ApprovalPolicy) -> str:
     run, decision = result.run, result.decision
     if result.outcome is Outcome.STALE:
-        return stale_text(s, run, action, version)
+        return stale_text(s, run, action, version, user)
     if result.outcome is Outcome.OUT_OF_TURN:
         return out_of_turn(action, run.phase, run.kind, run.cluster, run.paused)
     if result.outcome is Outcome.ASKED_AGAIN:
@@ -110,9 +110,16 @@ def _answer(s: Services, result: ApprovalResult, action: Action, version: int, u
             f"*{phase_label(run.phase)}*.")
 
 
-def stale_text(s: Services, run: Run, action: Action, version: int) -> str:
-    """Why an old card's click does nothing: who already did it, or where the run is now."""
+def stale_text(s: Services, run: Run, action: Action, version: int, user: str) -> str:
+    """Why an old card's click does nothing: who already did it, or where the run is now. The
+    clicker's own earlier approval (a double click, or Slack delivering a click again after a
+    lost ack) is confirmed as done, never answered as if nothing had happened."""
     done = s.store.approvals(run.id, action.value, version)
+    mine = next((a for a in done if a.user_id == user), None)
+    if mine is not None:
+        return (f":white_check_mark: Your approval of *{action.value}* (at {mine.at:%H:%M} UTC) "
+                f"is recorded; run {run.id} is now *{phase_label(run.phase)}*. This click "
+                "changed nothing more.")
     if done:
         names = ", ".join(f"<@{a.user_id}> at {a.at:%H:%M} UTC" for a in done)
         return f":information_source: Already approved by {names}. Nothing was done."

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 def drive_runs(s: Services) -> None:
     s.driver.tick()
+    s.catch_up()
 
 
 def check_run(s: Services, run_id: int) -> None:

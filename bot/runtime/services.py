@@ -11,6 +11,7 @@ driving runs and the scheduler's jobs; answering Slack and recording approvals g
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from bot.upgrade.records import Run
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
+CATCH_UP_EVERY = 10.0  # seconds between looks at finished runs' cards and threads
+RECENT_RUNS = 3  # finished runs per cluster looked at
 CENSUS_ON = frozenset({Phase.CANARY_READY, Phase.VERIFYING, Phase.PATCH_VERIFYING})
 
 
@@ -56,6 +59,7 @@ class Services:
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="work"))
     census_pool: CensusPool | None = None  # the worker process censuses run in, if any
+    _caught_up: float = field(default=0.0, init=False)  # monotonic time of the last catch_up
 
     def __post_init__(self) -> None:
         self.driver = Driver(self.workflow, self.on_step)
@@ -87,6 +91,21 @@ class Services:
                 log.warning("run %s: cannot read the cluster for the card: %s", after.id, exc)
         self.notifier.sync(after.id)
         self.reschedule(after)
+
+    def catch_up(self) -> None:
+        """Cards and threads of recently finished runs that a Slack failure or a restart left
+        behind: nothing else looks at a run once it is over (at most every CATCH_UP_EVERY)."""
+        now = time.monotonic()
+        if now - self._caught_up < CATCH_UP_EVERY:
+            return
+        self._caught_up = now
+        for cluster in self.config.clusters:
+            for run in self.store.recent_runs(cluster.name, RECENT_RUNS):
+                if is_terminal(run.phase) and self.notifier.owes(run.id):
+                    try:
+                        self.notifier.sync(run.id)
+                    except Exception as exc:  # Slack still failing: the next look retries
+                        log.warning("run %s: card or thread still behind: %s", run.id, exc)
 
     def reschedule(self, run: Run) -> None:
         """The run's jobs as its phase needs them, each approval's from when it was asked."""

@@ -95,6 +95,7 @@ class Notifier:
                 self._shown[run_id] = digest
                 return ref
         if self._shown.get(run_id) != digest:
+            self._shown.pop(run_id, None)  # a failed edit stays owed (see `owes`)
             self._call("chat_update", ref.channel, ts=ref.root_ts, blocks=blocks, text=text)
         self._shown[run_id] = digest
         return ref
@@ -170,6 +171,13 @@ class Notifier:
             log.warning("run %s: cannot look for a card posted before a crash: %s",
                         run_id, exc.response.get("error"))
         return None
+
+    def owes(self, run_id: int) -> bool:
+        """Whether the run's thread, or its card as this process last sent it, may be behind
+        the store (a reply or an edit that failed, or a process that restarted)."""
+        if run_id not in self._shown:
+            return True
+        return self.store.last_audit_id(run_id) > int(self.store.step(run_id, CURSOR_KEY) or 0)
 
     def needs(self, run: Run) -> tuple[Need, ...]:
         """Approvals each allowed action has and needs at the run's current version."""

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, delete, select, update
+from sqlalchemy import CursorResult, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -134,10 +134,15 @@ class Store:
             return tuple(to_run(r) for r in rows)
 
     def transition(self, run_id: int, expected_version: int, to_phase: Phase, by: str,
-                   why: str) -> Run:
-        """Move the run if it is still at `expected_version`; clears any pause note."""
-        return self._update(run_id, expected_version,
-                            lambda s, row, now: _move(s, row, to_phase, by, why, now))
+                   why: str, entries: Sequence[NewAuditEntry] = ()) -> Run:
+        """Move the run if it is still at `expected_version` (clearing any pause note), with
+        its audit `entries` in the same transaction."""
+
+        def move(s: Session, row: RunRow, now: datetime) -> None:
+            _move(s, row, to_phase, by, why, now)
+            _add_audit(s, row, entries, now)
+
+        return self._update(run_id, expected_version, move)
 
     def approve(self, run_id: int, expected_version: int, action: str, user_id: str,
                 entries: Sequence[NewAuditEntry], to_phase: Phase | None = None,
@@ -153,9 +158,7 @@ class Store:
             if s.scalars(known).first() is None:
                 s.add(ApprovalRow(run_id=run_id, action=action, user_id=user_id, at=now,
                                   run_version=expected_version))
-            for e in entries:
-                s.add(AuditRow(run_id=run_id, cluster=row.cluster, actor=e.actor,
-                               kind=e.kind.value, what=e.what, at=now, detail=dict(e.detail)))
+            _add_audit(s, row, entries, now)
             if to_phase is not None:
                 _move(s, row, to_phase, user_id, why, now)
 
@@ -225,6 +228,12 @@ class Store:
             s.add(row)
             s.flush()
             return to_audit(row)
+
+    def last_audit_id(self, run_id: int) -> int:
+        """The id of the run's newest audit entry (0: none)."""
+        query = select(func.max(AuditRow.id)).where(AuditRow.run_id == run_id)
+        with self._tx() as s:
+            return int(s.scalar(query) or 0)
 
     def audit_log(self, *, cluster: str | None = None, run_id: int | None = None,
                   limit: int = 500) -> tuple[AuditEntry, ...]:
@@ -318,6 +327,12 @@ class Store:
         query = select(StepStateRow).where(StepStateRow.run_id == run_id)
         with self._tx() as s:
             return {r.key: copy.deepcopy(r.value) for r in s.scalars(query)}
+
+
+def _add_audit(s: Session, row: RunRow, entries: Sequence[NewAuditEntry], now: datetime) -> None:
+    for e in entries:
+        s.add(AuditRow(run_id=row.id, cluster=row.cluster, actor=e.actor, kind=e.kind.value,
+                       what=e.what, at=now, detail=dict(e.detail)))
 
 
 def _move(s: Session, row: RunRow, to_phase: Phase, by: str, why: str, now: datetime) -> None:

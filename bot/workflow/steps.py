@@ -21,7 +21,7 @@ from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.mesh_facts import Operation, OpState, Progress
 from bot.upgrade.phases import Event, next_phase
 from bot.upgrade.plan import Observation, Plan, Settings, Waves, parse_ref, ref_text
-from bot.upgrade.records import Run
+from bot.upgrade.records import NewAuditEntry, Run
 from bot.workflow.ports import ClusterPort, MeshPort, observe
 
 OPERATION_POLL_SECONDS = 5.0  # how soon to look at a running ARM operation again
@@ -102,8 +102,9 @@ class Ctx:
 
     def move(self, event: Event, why: str) -> StepResult:
         to = next_phase(self.run.phase, event, self.run.kind)
-        self.run = self.store.transition(self.run.id, self.run.version, to, "bot", why)
-        self.audit(AuditKind.PHASE_CHANGED, f"phase {to.value}", {"event": event.value, "why": why})
+        moved = NewAuditEntry("bot", AuditKind.PHASE_CHANGED, f"phase {to.value}",
+                              {"event": event.value, "why": why})
+        self.run = self.store.transition(self.run.id, self.run.version, to, "bot", why, [moved])
         return self.result(StepKind.TRANSITION, f"{why}; now {to.value}")
 
     def observe(self) -> Observation:

@@ -84,7 +84,7 @@ def test_double_and_stale_clicks_change_nothing(tmp_path: Path) -> None:
         audit_before = len(h.bot.services.store.audit_log(run_id=run.id))
         # The same click again (a double click) and carol on the first look of the card.
         h.click(BOB, "approve-start", edit=0)
-        assert "Already approved by <@U0BOB> at" in h.wait_ephemeral(BOB, "Already approved")
+        assert "changed nothing more" in h.wait_ephemeral(BOB, "Your approval of *start*")
         h.click(CAROL, "approve-start", edit=0)
         assert "Already approved by <@U0BOB>" in h.wait_ephemeral(CAROL, "Nothing was done")
         h.wait_button("approve-roll")
