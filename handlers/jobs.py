@@ -25,6 +25,7 @@ from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run
+from bot.workflow.approvals import requested_at
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def remind_approval(s: Services, run_id: int, action: str, version: int,
     if pending is None:
         return
     run, policy, have = pending
-    until = expires_at(policy, s.notifier.requested_at(run, Action(action)))
+    until = expires_at(policy, requested_at(s.store, run, Action(action)))
     who = ", ".join([f"<!subteam^{g}>" for g in policy.groups] +
                     [f"<@{u}>" for u in policy.users])
     s.notifier.reply(run_id, [section(
@@ -93,7 +94,7 @@ def _still_pending(s: Services, run_id: int, action: str, version: int, asked: s
     run = s.store.get_run(run_id)
     if run.version != version or Action(action) not in run.actions():
         return None
-    if asked is not None and s.notifier.requested_at(run, Action(action)) != \
+    if asked is not None and requested_at(s.store, run, Action(action)) != \
             datetime.fromisoformat(asked):
         return None  # asked for again since: that request has its own jobs
     policy = s.config.cluster(run.cluster).approval_policy(Action(action))

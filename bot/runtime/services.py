@@ -29,6 +29,7 @@ from bot.store.repository import Store
 from bot.upgrade.errors import MeshUpgradeError, RetryLater
 from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
+from bot.workflow.approvals import requested_at
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Services:
 
     def reschedule(self, run: Run) -> None:
         """The run's jobs as its phase needs them, each approval's from when it was asked."""
-        asked = {a: self.notifier.requested_at(run, a)
+        asked = {a: requested_at(self.store, run, a)
                  for a in run.actions() - {Action.CANCEL, Action.RETRY}}
         self.scheduler.reconcile(run, asked)
 

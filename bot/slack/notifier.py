@@ -187,14 +187,11 @@ class Notifier:
         for action in sorted(run.actions(), key=list(Action).index):
             policy = cfg.approval_policy(action)
             have = len(self.store.approvals(run.id, action.value, run.version))
-            until = expires_at(policy, self.requested_at(run, action))
+            until = expires_at(policy, requested_at(self.store, run, action))
             # A cancel is never asked for ahead: the click is the request, so it never expires.
             out.append(Need(action, have, policy.required, until,
                             until <= now and action is not Action.CANCEL))
         return tuple(out)
-
-    def requested_at(self, run: Run, action: Action) -> datetime:
-        return requested_at(self.store, run, action)
 
     def _post_audit(self, run_id: int, ref: SlackRef) -> None:
         """Each audit entry not yet in the thread, in order, at least once: the cursor moves
