@@ -77,7 +77,7 @@ def measure(described: dict[str, Any], mode: SlackMode, n: int, rounds: int,
         url = f"sqlite:///{Path(tmp) / 'bot.db'}"
         config = sandbox_config(described, 120, described["speed"], url)
         access = SlackAccess(slack["bot"], slack["app"], slack["signing_secret"], slack["api_url"])
-        arm = sim_arm(described["arm"]["url"], described["arm"]["ca_file"], "bench")
+        arm = sim_arm(described)
         bot = build_bot(config, access, mode, url, Timing(1.0, 30.0), arm=arm)
         bot.start()
         stop, censuses = threading.Event(), list[float]()

@@ -1,7 +1,10 @@
-"""`python -m meshsim serve --scenario bookinfo|fleet|large [--speed X] [--only cloud|slack]`.
+"""`python -m meshsim serve --scenario bookinfo|fleet|large|entra [--speed X] [--only cloud|slack]
+[--token-lifetime SECONDS]`.
 
-Starts the simulated clusters, ARM and Slack on 127.0.0.1 (free ports) and prints one JSON line
-with the endpoints, the CA file, the kubeconfig and the Slack tokens; runs until interrupted.
+Starts the simulated clusters, ARM, the Entra ID tenant and Slack on 127.0.0.1 (free ports) and
+prints one JSON line with the endpoints, the CA file, the kubeconfig, the tenant's authority
+host and the bot's client id, secret and federated token file, and the Slack tokens; runs
+until interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 
 import orjson
 
+from meshsim.entra.tenant import DEFAULT_LIFETIME
 from meshsim.sim import PARTS, SCENARIOS, MeshSim
 
 
@@ -28,14 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--only", choices=sorted(PARTS),
                        help="serve only the clusters with ARM (cloud), or only Slack "
                             "(default: both; the JSON line then has only that part's keys)")
+    serve.add_argument("--token-lifetime", type=float, default=DEFAULT_LIFETIME,
+                       help="life of the tenant's access tokens in real seconds "
+                            f"(default {DEFAULT_LIFETIME:g}, as Entra ID)")
     args = parser.parse_args(argv)
-    if args.speed <= 0:
-        parser.error("--speed must be positive")
+    if args.speed <= 0 or args.token_lifetime <= 0:
+        parser.error("--speed and --token-lifetime must be positive")
     parts = frozenset({args.only}) if args.only else PARTS
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with MeshSim(args.scenario, args.speed, args.workdir, parts=parts) as sim:
+    with MeshSim(args.scenario, args.speed, args.workdir, parts=parts,
+                 token_lifetime=args.token_lifetime) as sim:
         sys.stdout.write(orjson.dumps(sim.describe()).decode() + "\n")
         sys.stdout.flush()
         stop.wait()

@@ -1,10 +1,12 @@
 """`MeshSim`: every simulator of a scenario started together and wired to each other.
 
-One SimLoop hosts each cluster's Kubernetes API server, the ARM endpoint (HTTPS, trustme CA)
-and the Slack workspace. ARM's operations call into the clusters when they end, so a revision
-change made through azure-mgmt-containerservice shows up as control-plane objects in the
-cluster. `describe()` is the JSON line `python -m meshsim serve` prints; `parts` serves only the
-clusters with ARM ("cloud") or only Slack.
+One SimLoop hosts each cluster's Kubernetes API server, the ARM endpoint and the Entra ID
+tenant (HTTPS, one trustme CA) and the Slack workspace. ARM's operations call into the clusters
+when they end, so a revision change made through azure-mgmt-containerservice shows up as
+control-plane objects in the cluster. An Entra ID cluster (scenario `entra`) serves its API
+over HTTPS to the tenant's tokens only (meshsim/entra/access.py). `describe()` is the JSON
+line `python -m meshsim serve` prints; `parts` serves only the clusters with ARM ("cloud") or
+only Slack.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from typing import Any
 import yaml
 
 from meshsim.arm import ArmSim
+from meshsim.arm.credentials import EntraProfile
+from meshsim.catalogue import default_catalogue
 from meshsim.clock import SimClock
+from meshsim.entra.access import ClusterAccess
+from meshsim.entra.tenant import DEFAULT_LIFETIME
 from meshsim.kube import scenarios
 from meshsim.kube.cluster import KubeSim
 from meshsim.runtime import SimLoop
@@ -42,6 +48,9 @@ class ClusterSeed:
     revision: str
     kubernetes_version: str
     populate: Populate
+    entra: bool = False  # Entra ID integration, local accounts disabled, Azure RBAC
+    # Namespaces another team owns, which a platform team would keep out of the bot's scope.
+    exclude: tuple[str, ...] = ()
 
 
 def _bookinfo(kube: KubeSim, revision: str) -> None:
@@ -50,6 +59,14 @@ def _bookinfo(kube: KubeSim, revision: str) -> None:
 
 def _large(kube: KubeSim, revision: str) -> None:
     scenarios.large(kube)
+
+
+def _brownfield(kube: KubeSim, revision: str) -> None:
+    scenarios.brownfield(kube)
+
+
+# The day of AKS's revision calendar a scenario lives on (default: the catalogue's own).
+CATALOGUE_DAYS = {"brownfield": scenarios.BROWNFIELD_DAY}
 
 
 def _shop(kube: KubeSim, revision: str) -> None:
@@ -71,7 +88,26 @@ SCENARIOS: dict[str, tuple[ClusterSeed, ...]] = {
         ClusterSeed("aks-legacy", "asm-1-21", "1.29.9", _shop),
     ),
     "large": (ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _large),),
+    "brownfield": (ClusterSeed("aks-brownfield", scenarios.BROWNFIELD_REVISION,
+                               scenarios.BROWNFIELD_KUBERNETES, _brownfield,
+                               exclude=scenarios.BROWNFIELD_OUT_OF_SCOPE),),
+    "entra": (ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _bookinfo, entra=True),),
 }
+
+
+def azure_environment(described: dict[str, Any], workload_identity: bool = False
+                      ) -> dict[str, str]:
+    """What DefaultAzureCredential reads to reach the simulated tenant as in production: the
+    tenant, the bot's client id and its secret (or, with `workload_identity`, its projected
+    service account token), the authority host, and REQUESTS_CA_BUNDLE for the test CA."""
+    entra = described["entra"]
+    env = {"AZURE_TENANT_ID": entra["tenant_id"], "AZURE_CLIENT_ID": entra["client_id"],
+           "AZURE_AUTHORITY_HOST": entra["authority_host"], "REQUESTS_CA_BUNDLE": entra["ca_file"]}
+    if workload_identity:
+        env["AZURE_FEDERATED_TOKEN_FILE"] = entra["federated_token_file"]
+    else:
+        env["AZURE_CLIENT_SECRET"] = entra["client_secret"]
+    return env
 
 
 class MeshSim:
@@ -79,7 +115,8 @@ class MeshSim:
 
     def __init__(self, scenario: str = "bookinfo", speed: float = 1.0,
                  workdir: str | Path | None = None, operation_seconds: float = 30.0,
-                 slack_port: int = 0, parts: frozenset[str] = PARTS) -> None:
+                 slack_port: int = 0, parts: frozenset[str] = PARTS,
+                 token_lifetime: float = DEFAULT_LIFETIME) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
         if not parts or parts - PARTS:
@@ -92,7 +129,12 @@ class MeshSim:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.loop: SimLoop | None = None
         self.clusters: dict[str, KubeSim] = {}
-        self.arm = ArmSim(self.clock, operation_seconds=operation_seconds)
+        day = CATALOGUE_DAYS.get(scenario)
+        self.arm = ArmSim(self.clock, catalogue=default_catalogue(day) if day else None,
+                          operation_seconds=operation_seconds)
+        self.arm.entra.tenant.token_lifetime = token_lifetime  # real seconds, not simulated
+        self.access = ClusterAccess(self.arm.entra, self.workdir, LOCATION)
+        self.entra_clusters: set[str] = set()
         self.slack = SlackSim(self.clock)
         self.slack_port = slack_port  # 0: a free port
         self.kubeconfig = self.workdir / "kubeconfig"
@@ -107,30 +149,50 @@ class MeshSim:
     def start(self) -> dict[str, Any]:
         self.loop = SimLoop()
         if CLOUD in self.parts:
+            self.arm.serve(self.loop, self.workdir / "tls")  # first: Entra clusters use its CA
+            self.access.start(self.loop)
             for cluster in SCENARIOS[self.scenario]:
                 self._start_cluster(self.loop, cluster)
-            self.arm.serve(self.loop, self.workdir / "tls")
             self._write_kubeconfig()
         if SLACK in self.parts:
             self.slack.serve(self.loop, self.slack_port)
         return self.describe()
 
     def _start_cluster(self, loop: SimLoop, seed_: ClusterSeed) -> None:
-        kube = KubeSim(self.clock, catalogue=self.arm.catalogue)
+        kube = KubeSim(self.clock, catalogue=self.arm.catalogue,
+                       kubernetes_version=seed_.kubernetes_version)
         seed_.populate(kube, seed_.revision)
         kube.kubernetes_version = seed_.kubernetes_version
-        kube.start(loop)
+        cluster_id = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers"
+                      f"/Microsoft.ContainerService/managedClusters/{seed_.name}")
+        self.arm.entra.register_cluster(seed_.name, cluster_id)
+        entra = EntraProfile(self.arm.entra.tenant.tenant_id) if seed_.entra else None
+        if entra is not None and self.arm.server_tls is not None:
+            kube.start(loop, auth=self.access.entra_cluster(seed_.name, cluster_id),
+                       ssl_context=self.arm.server_tls.server_context)
+            self.entra_clusters.add(seed_.name)
+        else:
+            kube.start(loop)
+        first = not self.clusters  # the bot's own cluster: its OIDC issuer signs the bot's token
         self.clusters[seed_.name] = kube
         self.arm.add_cluster(SUBSCRIPTION, RESOURCE_GROUP, seed_.name, location=LOCATION,
                              kubernetes_version=seed_.kubernetes_version,
                              revisions=kube.revisions(), kube_server_url=kube.url,
-                             on_revisions=kube.set_revisions, on_patch=kube.bump_patch)
+                             on_revisions=kube.set_revisions, on_patch=kube.bump_patch,
+                             kube_ca_pem=self._ca_pem() if entra else None, entra=entra,
+                             oidc_issuer_url=self.access.issuer.url if first else None)
+
+    def _ca_pem(self) -> str:
+        assert self.arm.ca_path is not None
+        return self.arm.ca_path.read_text()
 
     def _write_kubeconfig(self) -> None:
         """One kubeconfig with a context per cluster, named after the cluster."""
         docs = []
         for name, kube in self.clusters.items():
             path = kube.write_kubeconfig(self.workdir / f"kubeconfig-{name}", context=name)
+            if name in self.entra_clusters:
+                self.access.operator_kubeconfig(path, self._ca_pem())
             docs.append(yaml.safe_load(path.read_text()))
         merged = {"apiVersion": "v1", "kind": "Config", "preferences": {},
                   "current-context": next(iter(self.clusters)),
@@ -146,20 +208,25 @@ class MeshSim:
         if cloud:
             out["kubeconfig"] = str(self.kubeconfig)
             out["arm"] = {"url": self.arm.base_url, "ca_file": str(self.arm.ca_path)}
+            out["entra"] = self.access.describe(str(self.arm.ca_path))
         if SLACK in self.parts:
             out["slack"] = {"url": self.slack.base_url, "api_url": self.slack.api_url,
                             "page": f"{self.slack.base_url}/", **seed.tokens()}
         if cloud:
+            excluded = {c.name: c.exclude for c in SCENARIOS[self.scenario]}
             out["clusters"] = [{"name": name, "kube_url": kube.url, "context": name,
                                 "kubeconfig": str(self.workdir / f"kubeconfig-{name}"),
                                 "subscription_id": SUBSCRIPTION,
                                 "resource_group": RESOURCE_GROUP, "location": LOCATION,
-                                "revisions": kube.revisions()}
+                                "revisions": kube.revisions(),
+                                "entra": name in self.entra_clusters,
+                                "exclude": list(excluded.get(name, ()))}
                                for name, kube in self.clusters.items()]
         return out
 
     def close(self) -> None:
         if self.loop is not None:
+            self.access.stop()
             for kube in self.clusters.values():
                 kube.stop()
             self.loop.close()

@@ -5,7 +5,9 @@ Who retries what, so that nothing is retried twice over:
   `retry_total` times with a short backoff, but never sleeps out a Retry-After longer than
   `MAX_SDK_WAIT` (azure-core would wait any Retry-After, on any status >= 400, inside a worker);
 - the adapter sends its PUT with `retry_total=0`: only the workflow knows, from its recorded
-  intent and `observe()`, whether a PUT landed;
+  intent and `observe()`, whether a PUT landed. The one exception is a 412 to its If-Match
+  PUT, which ARM answers before applying anything: the adapter itself reads the cluster again
+  and resends (a few times, bot/azure/mesh.py);
 - whatever is left becomes RetryLater(delay) and the workflow runs the step again later.
 """
 

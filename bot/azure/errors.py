@@ -3,6 +3,7 @@
 The AKS RP's own message is kept word for word: for a 409 it names the operation that holds
 the cluster, for a 400 it says why the revision change is not allowed. A 401/403 names the
 Azure RBAC action the bot's identity lacks, so the Slack card can tell people what to grant.
+A PUT that keeps meeting 412 (another tool keeps changing the cluster) is retried later.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ LIST_USER_CREDENTIALS = f"{_PROVIDER}/managedClusters/listClusterUserCredential/
 
 # When ARM gives no Retry-After on a connection failure, wait as long as for a 5xx.
 _NETWORK_DELAY = 15.0
+# After repeated 412s another tool is busy with the cluster; ARM's own poll interval is 30 s.
+_CHANGED_DELAY = 30.0
 # ARM AuthorizationFailed: "... does not have authorization to perform action 'X' over scope ..."
 _ACTION_IN_MESSAGE = re.compile(r"perform action '([^']+)'")
 
@@ -101,6 +104,17 @@ def _from_status(exc: HttpResponseError, status: int, cluster: str, doing: str,
         message = f"ARM failed to {doing} on {cluster} (HTTP {status}): {said}"
         return error_for_status(status, message, retry_after=retry_after)
     return GiveUp(f"ARM refused to {doing} on {cluster}: {said}", _hint_for(status, said))
+
+
+def changed_meanwhile(cluster: str, doing: str, attempts: int) -> RetryLater:
+    """RetryLater for a PUT refused `attempts` times with 412 Precondition Failed: another
+    tool changed the cluster each time between the bot's read and its write."""
+    return RetryLater(
+        f"Could not {doing} on {cluster}: someone else changed the cluster between the bot's "
+        f"read and its write, {attempts} times in a row (ARM answered 412 Precondition Failed).",
+        _CHANGED_DELAY,
+        f"The bot changed nothing and keeps the other change; it reads the cluster again "
+        f"and retries in {_CHANGED_DELAY:g} s.")
 
 
 def _not_permitted(status: int, said: str, cluster: str, doing: str, permission: str) -> GiveUp:

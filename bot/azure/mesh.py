@@ -6,7 +6,7 @@ long-running operation: a PUT returns an `Operation` holding the poller's contin
 and `operation_status()` later asks ARM once, without sleeping. SDK errors leave as RetryLater
 or GiveUp (bot/azure/errors.py).
 
-Crash-safety recipe (the workflow's side), so that a PUT is never sent twice:
+Crash-safety recipe (the workflow's side), so that a PUT is never accepted twice:
   1. compute the target (`start_target`/`complete_target`/`rollback_target` on `mesh_state()`)
      and record "PUT intent: target" durably before sending;
   2. `op = begin_set_revisions(target)`; record `op.token` (None: nothing needed sending);
@@ -16,6 +16,13 @@ Crash-safety recipe (the workflow's side), so that a PUT is never sent twice:
      landed and failed, NOT_SENT means it never reached ARM and step 2 may run again.
   `begin_set_revisions` is itself idempotent: it sends nothing when ARM already shows the target
   and the cluster is Updating or Succeeded, so step 2 repeated after a crash is harmless too.
+
+Concurrency with other tools (azure-cli, Terraform, the portal): every PUT carries `If-Match`
+with the eTag of the GET just before it, so it cannot overwrite a change made in between
+(tags, a node pool's count). AKS answers such a PUT 412 before applying anything
+(use-etags.md), so a 412 is not an accepted PUT: the adapter reads the cluster again, changes
+only the revisions on that fresh body (judging the target again first) and resends, at most
+`PUT_ATTEMPTS` times, then leaves with RetryLater. Every rule above holds for each attempt.
 
 Who retries what is decided in bot/azure/client.py: the SDK absorbs short blips on reads, the
 PUT is sent with `retry_total=0`, and everything else leaves as RetryLater for the workflow.
@@ -28,7 +35,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import cast
 
-from azure.core.exceptions import HttpResponseError
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import ManagedCluster, MeshRevision
 
@@ -40,6 +48,7 @@ from bot.azure.errors import (
     READ_UPGRADES,
     WRITE_CLUSTER,
     arm_errors,
+    changed_meanwhile,
     rp_message,
 )
 from bot.azure.polling import StepPolling
@@ -64,6 +73,8 @@ from bot.upgrade.versions import as_revision
 
 # The RP's answer to get-upgrades during a canary (istio-add-on-general-troubleshooting.md).
 _UPGRADE_IN_PROGRESS = "mesh upgrade is in progress"
+# GET + If-Match PUT rounds before a cluster that keeps changing is left for a later step.
+PUT_ATTEMPTS = 3
 
 
 class AksMesh:
@@ -115,8 +126,18 @@ class AksMesh:
         return UpgradeOptions(current, upgrades, compatible, supported, reason=reason)
 
     def begin_set_revisions(self, target: tuple[str, ...]) -> Operation:
-        """PUT the cluster with `target` revisions and return at once (no LRO wait)."""
-        return self._send(self._get(), sorted_names(target))
+        """PUT the cluster with `target` revisions and return at once (no LRO wait).
+
+        The PUT is conditional on the eTag just read; when another tool changed the cluster
+        in between (412), it is read again and the revisions alone are set on the fresh body."""
+        wanted = sorted_names(target)
+        for _ in range(PUT_ATTEMPTS):
+            op = self._send(self._get(), wanted)
+            if op is not None:
+                return op
+        if self._on_error is not None:
+            self._on_error()
+        raise changed_meanwhile(self.label, "change the mesh revisions", PUT_ATTEMPTS)
 
     def operation_status(self, op: Operation | str) -> OperationStatus:
         """One status GET on the operation's Azure-AsyncOperation URL; never sleeps.
@@ -186,7 +207,8 @@ class AksMesh:
         properties = found[0].properties if found else None
         return properties if properties is not None else MeshRevision(upgrades=[])
 
-    def _send(self, mc: ManagedCluster, target: tuple[str, ...]) -> Operation:
+    def _send(self, mc: ManagedCluster, target: tuple[str, ...]) -> Operation | None:
+        """One PUT of `mc` with `target` unless ARM already shows it; None on a 412."""
         state = _state_of(mc)
         if not state.enabled or not target:  # azure-cli's upgrade commands check this too
             raise GiveUp(f"Istio is not enabled on {self.label}, or no revision was given.",
@@ -197,11 +219,23 @@ class AksMesh:
             return Operation(target, note=note + " Nothing was sent.")
         _set_revisions(mc, target)
         sent_at = self._now()
+        token = self._put_if_unchanged(mc)
+        if token is None:
+            return None
+        return Operation(target, token, sent_at, f"Sent {', '.join(target)} to {self.label}.")
+
+    def _put_if_unchanged(self, mc: ManagedCluster) -> str | None:
+        """PUT `mc` with If-Match its eTag; its continuation token, or None when ARM answers
+        412 (the cluster changed since `mc` was read, and nothing was applied)."""
         with arm_errors(self.label, "change the mesh revisions", WRITE_CLUSTER, self._on_error):
-            poller = self._clusters.begin_create_or_update(
-                self.resource_group, self.name, mc, polling=StepPolling(steps=0), retry_total=0)
-        return Operation(target, poller.continuation_token(), sent_at,
-                         f"Sent {', '.join(target)} to {self.label}.")
+            try:
+                poller = self._clusters.begin_create_or_update(
+                    self.resource_group, self.name, mc, etag=mc.e_tag,
+                    match_condition=MatchConditions.IfNotModified,
+                    polling=StepPolling(steps=0), retry_total=0)
+            except ResourceModifiedError:
+                return None
+        return poller.continuation_token()
 
 
 def _set_revisions(mc: ManagedCluster, target: tuple[str, ...]) -> None:

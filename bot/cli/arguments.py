@@ -8,7 +8,8 @@ import argparse
 import os
 
 SLACK_MODES = ("socket", "http")  # bot.config.settings.SlackMode, without loading pydantic
-SCENARIOS = ("bookinfo", "fleet", "large")  # meshsim's scenarios, without loading meshsim
+# meshsim's scenarios, without loading meshsim
+SCENARIOS = ("bookinfo", "fleet", "large", "entra", "brownfield")
 DEFAULT_OPS_PORT = 8080
 
 

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.cli import arguments
 
@@ -69,12 +69,10 @@ def error_lines(exc: MeshUpgradeError) -> list[str]:
     return [str(p) for p in problems] or [exc.message]
 
 
-def main(argv: Sequence[str] | None = None, *, arm_credential: Any = None) -> int:
-    """The command line. `arm_credential` (an azure-core TokenCredential) replaces
-    DefaultAzureCredential: only the sandbox and the tests, which talk to the simulated ARM,
-    hand one in."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line. Azure is reached with DefaultAzureCredential (bot/azure/connect.py),
+    the simulated cloud too: its environment names the authority host, tenant and client."""
     args = parser().parse_args(argv)
-    args.arm_credential = arm_credential
     from bot.upgrade.errors import MeshUpgradeError
 
     try:

@@ -64,7 +64,7 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
 
     config = load_config(args.config)
     config.cluster(args.cluster)
-    arm = ArmEndpoint.from_env(credential=args.arm_credential)
+    arm = ArmEndpoint.from_env()
     workflow = build_workflow(config, create_store("sqlite://"), arm)  # a plan stores nothing
     plan = workflow.plan(args.cluster, args.to)
     if args.json:
@@ -80,9 +80,8 @@ def plan_text(plan: Plan) -> str:
              f"1. copy {plan.shared_config[0]} to {plan.shared_config[1]} (if it exists)",
              f"2. ARM: revisions [{plan.current}, {plan.target}], wait for istiod-{plan.target}"
              " and its gateways"]
-    if plan.use_tags:
-        lines.append(f"3. tags: {plan.stable_tag} -> {plan.current}, "
-                     f"{plan.canary_tag} -> {plan.target}")
+    lines.append("3. revision tags:" if plan.tag_plans else "3. no revision tags")
+    lines += [f"   {line}" for line in plan.tag_lines()]
     lines.append(f"4. move to {plan.target}: " + (", ".join(
         f"tag {t}" for t in plan.retag) or "no tags"))
     lines += [f"   namespace {m.namespace} ({m.label}): "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 import handlers
-from bot.azure.connect import ArmEndpoint
+from bot.azure.connect import ENV_CLIENT_SECRET, ArmEndpoint
 from bot.cli.wiring import build_elector, build_workflow
 from bot.config.settings import ENV_SLACK_API, BotConfig, SlackMode
 from bot.kube.census_pool import CensusPool
@@ -87,9 +87,9 @@ def run_bot(args: argparse.Namespace, out: TextIO) -> int:
                         os.environ.get(ENV_SLACK_API) or None)
     setup_logging(args.log_level, args.log_format, [
         slack.bot_token, slack.app_token, slack.signing_secret,
-        reveal(secrets.mesh_upgrade_database_url)])
+        reveal(secrets.mesh_upgrade_database_url), os.environ.get(ENV_CLIENT_SECRET)])
     url = database_url(config, secrets)
-    arm = ArmEndpoint.from_env(credential=args.arm_credential)
+    arm = ArmEndpoint.from_env()
     with startup_errors():
         bot = build_bot(config, slack, mode, url, Timing(args.drive_every, args.max_wait),
                         args.port, arm)

@@ -1,9 +1,12 @@
 """`mesh-upgrade-bot sandbox`: the simulators and the bot wired together, for a newcomer.
 
-It starts meshsim (clusters, ARM over HTTPS with its test CA, Slack), then the bot in Socket
-Mode against the simulated Slack, ARM reached with the sim's CA and a fixed token, each cluster
-through listClusterUserCredential, state in SQLite in a temp dir. Only this command imports
-meshsim (lazily): the simulator and its fixed-token credential never reach the product path.
+It starts meshsim (clusters, ARM and Entra ID over HTTPS with its test CA, Slack), then the bot
+in Socket Mode against the simulated Slack, each cluster through listClusterUserCredential,
+state in SQLite in a temp dir. The bot authenticates as in production: this process exports
+the environment DefaultAzureCredential reads (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST at the simulated tenant, REQUESTS_CA_BUNDLE for its
+CA), and `--scenario entra` makes the cluster an Entra ID one. Only this command imports
+meshsim (lazily); the product path has no simulator and no shortcut credential.
 Open the printed page: it shows #mesh-ops, where `/mesh-upgrade start aks-sandbox` as alice,
 then bob's approval, runs the whole upgrade. Times are simulated seconds: `--soak 120` at
 `--speed 10` soaks 12 real seconds.
@@ -12,6 +15,7 @@ then bob's approval, runs the whole upgrade. Times are simulated seconds: `--soa
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +29,6 @@ from bot.runtime.services import Timing
 
 SANDBOX_CHANNEL = "C0MESHOPS"
 APPROVERS = "S0MESHAPPR"
-ARM_TOKEN = "meshsim-sandbox-token"
 
 
 def sandbox_config(described: dict[str, Any], soak: float, speed: float,
@@ -36,6 +39,7 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
         "name": c["name"], "subscription_id": c["subscription_id"],
         "resource_group": c["resource_group"], "cluster_name": c["name"],
         "channel": SANDBOX_CHANNEL, "access": {"mode": "arm_credentials"},
+        "namespaces": {"exclude": c.get("exclude", [])},
         "approvals": {"default": {"groups": [APPROVERS], "required": 1}},
         "soak_time": real, "check_interval": max(real / 4, timedelta(seconds=1)),
         "restart": {"progress_timeout": timedelta(seconds=max(600 / speed, 20))},
@@ -46,8 +50,7 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
 
 def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from bot.cli.run import SlackAccess, build_bot, serve_until_stopped
-    from meshsim.arm.testing import StaticTokenCredential
-    from meshsim.sim import MeshSim
+    from meshsim.sim import MeshSim, azure_environment
     from meshsim.slack import seed
 
     if args.speed <= 0 or args.soak < 0:
@@ -59,11 +62,12 @@ def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         config = sandbox_config(described, args.soak, args.speed, url)
         slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET,
                             sim.slack.api_url)
-        arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"],
-                          StaticTokenCredential(ARM_TOKEN))
+        os.environ.update(azure_environment(described))  # as an operator would export them
+        arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"])
         timing = Timing(drive_every=0.5, max_wait=1.0)
         bot = build_bot(config, slack, SlackMode.SOCKET, url, timing, arm=arm)
         page = described["slack"]["page"]
-        banner = (f"Open {page} : #mesh-ops, then type /mesh-upgrade start aks-sandbox\n"
+        first = described["clusters"][0]["name"]
+        banner = (f"Open {page} : #mesh-ops, then type /mesh-upgrade start {first}\n"
                   + orjson.dumps({**described, "page": page}).decode() + "\n")
         return serve_until_stopped(bot, out, banner)

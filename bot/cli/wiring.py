@@ -35,7 +35,7 @@ def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint, census_pool: CensusPoo
                     metrics: Metrics | None = None) -> Adapters:
     counts = metrics.counter_of if metrics is not None else None
     mesh = connect_mesh(cfg, arm, counts("arm") if counts else None)
-    api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label)
+    api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label, arm.kube_tokens())
     cluster = Cluster.from_api_client(api, cfg.bot_namespace, census_pool=census_pool,
                                       on_error=counts("kubernetes") if counts else None)
     return Adapters(mesh, cluster)

@@ -81,7 +81,9 @@ class SlackMode(StrEnum):
 class AccessMode(StrEnum):
     KUBECONFIG = "kubeconfig"
     IN_CLUSTER = "in_cluster"
-    ARM_CREDENTIALS = "arm_credentials"  # listClusterUserCredential, like az aks get-credentials
+    # listClusterUserCredential, like az aks get-credentials; for an Entra ID cluster (a
+    # kubelogin kubeconfig) with the bot's own Azure token for the AKS server app instead.
+    ARM_CREDENTIALS = "arm_credentials"
 
 
 class ApprovalConfig(_Model):

@@ -1,11 +1,14 @@
-"""Sidecar census: which revision and proxy version every pod runs, and which pods drifted.
+"""Sidecar census: which revision, proxy version and sidecar mode every running pod has, and
+which pods drifted.
 
 A pod's injected revision is `revision` in its `sidecar.istio.io/status` annotation (never a
 tag name), its proxy is the `istio-proxy` container or a native-sidecar init container with
 `restartPolicy: Always` (istio-kube.md §3). A pod whose proxy image differs from its
 revision's injector image (`istio-sidecar-injector-<rev>` values `global.proxy.image`, §4)
-needs a restart: patch drift. Pods are streamed 500 per page as raw JSON (`bot/kube/rest.py`)
-so that 20,000 pods are counted without building 20,000 client model objects.
+needs a restart: patch drift. Only pods that run or will run (Pending, Running) are counted;
+finished ones (Succeeded, Failed: a completed Job's, an evicted one) keep their annotation
+but use no control plane, so they are tallied apart. Pods are streamed 500 per page as raw
+JSON (`bot/kube/rest.py`) so that 20,000 pods are counted without 20,000 model objects.
 """
 
 from __future__ import annotations
@@ -18,20 +21,20 @@ from typing import Any
 import orjson
 from kubernetes.client import CoreV1Api
 
-from bot.kube.pods import owner_of, pod_ready, pod_restarts
+from bot.kube.pods import app_exited, owner_of, pod_finished, pod_ready, pod_restarts, proxy_of
 from bot.kube.rest import KubeIO, Obj, paused_gc
 from bot.upgrade.addon import ISTIO_NAMESPACE
-from bot.upgrade.cluster_facts import Census, PodSidecar, WorkloadRef, WorkloadSidecars
+from bot.upgrade.cluster_facts import (
+    Census,
+    FinishedPods,
+    PodSidecar,
+    WorkloadRef,
+    WorkloadSidecars,
+)
+from bot.upgrade.sidecar_mode import SidecarMode
 
 STATUS_ANNOTATION = "sidecar.istio.io/status"
-PROXY = "istio-proxy"
 INJECTOR_PREFIX = "istio-sidecar-injector-"
-
-
-
-
-
-
 
 
 def proxy_version(image: str) -> str:
@@ -66,11 +69,17 @@ class _Tally:
     drift: list[PodSidecar] = field(default_factory=list)
     revisions: dict[str, str | None] = field(default_factory=dict)  # status JSON -> revision
     versions: dict[str, str] = field(default_factory=dict)  # image -> version
+    modes: dict[str, Counter[str]] = field(default_factory=dict)  # revision -> mode -> pods
+    finished: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
 
     def add(self, pod: Obj) -> None:
         meta = pod["metadata"]
         revision = self._revision(meta.get("annotations"))
-        image = _proxy_image(pod.get("spec") or {}) if revision else None
+        if pod_finished(pod):
+            if revision:
+                self._finished(pod, revision)
+            return
+        image, mode = proxy_of(pod.get("spec") or {}) if revision else (None, None)
         version = self._version(image) if image else ""
         workload, ready, restarts = owner_of(pod), pod_ready(pod), pod_restarts(pod)
         namespace = meta.get("namespace", "")
@@ -84,12 +93,14 @@ class _Tally:
             self.injected += 1
             self.by_revision[revision] += 1
             self.by_version[version] += 1
+            if mode is not None:
+                self.modes.setdefault(revision, Counter())[mode] += 1
         if drifted:
             self.drift.append(PodSidecar(namespace, meta["name"], workload, revision, image,
                                          ready, restarts))
         acc = self.workloads.get(workload)
         if acc is None:
-            acc = self.workloads[workload] = [0, 0, 0, Counter(), Counter(), 0]
+            acc = self.workloads[workload] = [0, 0, 0, Counter(), Counter(), 0, 0, 0]
         acc[0] += 1
         acc[1] += ready
         acc[2] += restarts
@@ -97,6 +108,15 @@ class _Tally:
         if version:
             acc[4][version] += 1
         acc[5] += drifted
+        acc[6] += mode is SidecarMode.NATIVE
+        acc[7] += mode is SidecarMode.CLASSIC and workload.kind == "Job" and app_exited(pod)
+
+    def _finished(self, pod: Obj, revision: str) -> None:
+        """(revision, Job/Evicted/"", phase) -> namespace -> pods."""
+        status = pod.get("status") or {}
+        kind = "Job" if owner_of(pod).kind == "Job" else str(status.get("reason") or "")
+        key = (revision, kind if kind in ("Job", "Evicted") else "", str(status.get("phase")))
+        self.finished.setdefault(key, Counter())[pod["metadata"].get("namespace", "")] += 1
 
     def _revision(self, annotations: Obj | None) -> str | None:
         raw = annotations.get(STATUS_ANNOTATION) if annotations else None
@@ -117,21 +137,15 @@ class _Tally:
         return version
 
     def result(self) -> Census:
-        workloads = {ref: WorkloadSidecars(ref, a[0], a[1], a[2], dict(a[3]), dict(a[4]), a[5])
+        workloads = {ref: WorkloadSidecars(ref, a[0], a[1], a[2], dict(a[3]), dict(a[4]), a[5],
+                                           a[6], a[7])
                      for ref, a in sorted(self.workloads.items())}
         namespaces = {ns: dict(c) for ns, c in sorted(self.by_namespace.items())}
+        finished = tuple(FinishedPods(revision, kind, phase, counts.total(), tuple(sorted(counts)))
+                         for (revision, kind, phase), counts in sorted(self.finished.items()))
         return Census(self.pods, self.injected, dict(self.by_revision), dict(self.by_version),
-                      namespaces, workloads, dict(self.images), tuple(self.drift), self.pages)
-
-
-def _proxy_image(spec: Obj) -> str | None:
-    for container in spec.get("containers") or ():
-        if container.get("name") == PROXY:
-            return str(container.get("image") or "") or None
-    for container in spec.get("initContainers") or ():
-        if container.get("name") == PROXY and container.get("restartPolicy") == "Always":
-            return str(container.get("image") or "") or None
-    return None
+                      namespaces, workloads, dict(self.images), tuple(self.drift), self.pages,
+                      finished, {r: dict(c) for r, c in sorted(self.modes.items())})
 
 
 class CensusReader:
@@ -154,7 +168,8 @@ class CensusReader:
         return images
 
     def take(self, namespace: str | None = None) -> Census:
-        """Count every pod (of one namespace, if given), page by page."""
+        """Count every pod that runs or will run (of one namespace, if given), page by page;
+        finished pods apart."""
         tally = _Tally(self.injector_images())
         if namespace is None:
             pages = self.io.pages("pods", self.core.list_pod_for_all_namespaces)

@@ -1,9 +1,12 @@
-"""The add-on's control plane per revision: istiod, ingress gateways, shared MeshConfig.
+"""The add-on's control plane per revision: istiod, ingress and egress gateways, the pods
+still there, and the shared MeshConfig.
 
 Names follow the AKS add-on (aks-arm.md §4): istiod pods `app=istiod,istio.io/rev=<rev>` in
 aks-istio-system; gateway Deployments `aks-istio-ingressgateway-<mode>-<rev>` in
-aks-istio-ingress; the user's MeshConfig `istio-shared-configmap-<rev>`, which must be copied
-for the new revision before `upgrade start` and may be deleted after complete or rollback.
+aks-istio-ingress and `<egress name>-<rev>` in the egress namespace (aks-istio-egress unless
+the user chose another), their pods labelled `istio.io/rev=<rev>`; the user's MeshConfig
+`istio-shared-configmap-<rev>`, which must be copied for the new revision before `upgrade
+start` and may be deleted after complete or rollback.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from kubernetes.client import AppsV1Api, CoreV1Api
 
 from bot.kube.pods import pod_ready
 from bot.kube.rest import KubeIO, Obj, status_of
-from bot.upgrade.addon import GATEWAY_PREFIX, INGRESS_NAMESPACE, ISTIO_NAMESPACE, shared_config
+from bot.upgrade.addon import (
+    EGRESS_NAMESPACE,
+    GATEWAY_PREFIX,
+    INGRESS_NAMESPACE,
+    ISTIO_NAMESPACE,
+    shared_config,
+)
 from bot.upgrade.cluster_facts import Component, ConfigCopy, RevisionPlane
 from bot.upgrade.errors import GiveUp, RetryLater
 from bot.upgrade.rollouts import rollout_state
@@ -21,18 +30,31 @@ from bot.upgrade.rollouts import rollout_state
 class ControlPlane:
     def __init__(self, io: KubeIO, core: CoreV1Api, apps: AppsV1Api,
                  istio_namespace: str = ISTIO_NAMESPACE,
-                 ingress_namespace: str = INGRESS_NAMESPACE) -> None:
+                 ingress_namespace: str = INGRESS_NAMESPACE,
+                 egress_namespace: str = EGRESS_NAMESPACE) -> None:
         self.io, self.core, self.apps = io, core, apps
         self.istio_namespace, self.ingress_namespace = istio_namespace, ingress_namespace
+        self.egress_namespace = egress_namespace
 
     def status(self, revision: str) -> RevisionPlane:
-        return RevisionPlane(revision, self.istiod(revision), self.gateways(revision))
+        """istiod, the gateways, and every pod of the revision's plane still there (also
+        terminating ones: after complete or rollback they must be gone)."""
+        istiod_pods = self._pods(self.istio_namespace, f"app=istiod,istio.io/rev={revision}")
+        pods = [*istiod_pods, *(p for namespace in (self.ingress_namespace, self.egress_namespace)
+                                for p in self._pods(namespace, f"istio.io/rev={revision}"))]
+        remaining = tuple(f"{p['metadata'].get('namespace', '')}/{p['metadata']['name']}"
+                          for p in pods)
+        return RevisionPlane(revision, self._istiod(revision, istiod_pods),
+                             self.gateways(revision), remaining)
 
-    def istiod(self, revision: str) -> Component:
+    def _pods(self, namespace: str, selector: str) -> list[Obj]:
+        data = self.io.raw("list", "pods", self.core.list_namespaced_pod, namespace,
+                           label_selector=selector)
+        return list(data.get("items") or [])
+
+    def _istiod(self, revision: str, pods: list[Obj]) -> Component:
         """istiod pods of the revision that are Ready, against the Deployment's replicas."""
-        pods = self.io.raw("list", "pods", self.core.list_namespaced_pod, self.istio_namespace,
-                           label_selector=f"app=istiod,istio.io/rev={revision}")
-        items = [p for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
+        items = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = sum(pod_ready(p) for p in items)
         name = f"istiod-{revision}"
         desired = self._desired(name) or len(items)
@@ -40,15 +62,21 @@ class ControlPlane:
         return Component(name, self.istio_namespace, desired, ready, message)
 
     def gateways(self, revision: str) -> tuple[Component, ...]:
-        """Ingress gateway Deployments of the revision, Ready by kubectl's rollout rules."""
+        """Ingress and egress gateway Deployments of the revision, Ready by kubectl's rollout
+        rules (the egress namespace holds only egress gateways, named `<name>-<rev>`)."""
+        out = [_gateway(dep, self.ingress_namespace)
+               for dep in self._deployments(self.ingress_namespace)
+               if dep["metadata"]["name"].startswith(GATEWAY_PREFIX)
+               and dep["metadata"]["name"].endswith(f"-{revision}")]
+        out += [_gateway(dep, self.egress_namespace)
+                for dep in self._deployments(self.egress_namespace)
+                if dep["metadata"]["name"].endswith(f"-{revision}")]
+        return tuple(sorted(out, key=lambda c: (c.namespace, c.name)))
+
+    def _deployments(self, namespace: str) -> list[Obj]:
         data = self.io.raw("list", "deployments", self.apps.list_namespaced_deployment,
-                           self.ingress_namespace)
-        out = []
-        for dep in data.get("items") or []:
-            name = dep["metadata"]["name"]
-            if name.startswith(GATEWAY_PREFIX) and name.endswith(f"-{revision}"):
-                out.append(_gateway(dep, self.ingress_namespace))
-        return tuple(sorted(out, key=lambda c: c.name))
+                           namespace)
+        return list(data.get("items") or [])
 
     def _desired(self, name: str) -> int:
         try:

@@ -1,5 +1,10 @@
 """Health of the workloads in scope: replicas, pods not Ready, crash loops, recent restarts.
 
+Statuses are read from `containerStatuses` and `initContainerStatuses` alike, so a native
+sidecar (istio-proxy as an init container) crash-looping or restarting counts as a classic one
+does. Finished pods are skipped, and a running Job pod is not judged by readiness: once its
+app exits it is never Ready again, which is how a Job ends, not a failure.
+
 Restarts are counted since a baseline, normally the phase start. Container `restartCount` is
 cumulative, so a pod that existed before the baseline is compared with the count captured then
 (`restart_baseline`); without one, a pod created after `since` counts all its restarts and an
@@ -14,7 +19,14 @@ from datetime import datetime
 
 from kubernetes.client import AppsV1Api, CoreV1Api
 
-from bot.kube.pods import container_statuses, crashlooping, owner_of, pod_ready, pod_restarts
+from bot.kube.pods import (
+    container_statuses,
+    crashlooping,
+    owner_of,
+    pod_finished,
+    pod_ready,
+    pod_restarts,
+)
 from bot.kube.rest import KubeIO, Obj
 from bot.kube.watches import PLURALS, list_function
 from bot.upgrade.cluster_facts import KINDS, HealthReport, WorkloadHealth, WorkloadRef
@@ -61,7 +73,7 @@ class Health:
     @staticmethod
     def _add_pod(pod: Obj, accs: dict[WorkloadRef, _Acc], since: datetime,
                  baseline: Mapping[str, int] | None) -> None:
-        if pod["metadata"].get("deletionTimestamp") or _finished(pod):
+        if pod["metadata"].get("deletionTimestamp") or pod_finished(pod):
             return
         ref = owner_of(pod)
         acc = accs.get(ref)
@@ -69,7 +81,7 @@ class Health:
             acc = accs[ref] = _Acc()
         name = pod["metadata"]["name"]
         acc.pods += 1
-        if not pod_ready(pod):
+        if not pod_ready(pod) and ref.kind != "Job":
             acc.not_ready.append(name)
         acc.looping.extend(f"{name}/{c}" for c in crashlooping(pod))
         acc.restarts += _restarts_since(pod, since, baseline)
@@ -90,10 +102,6 @@ def _replicas(kind: str, obj: Obj) -> tuple[int, int]:
     if available is None and kind == "StatefulSet":
         available = status.get("readyReplicas")
     return desired, int(available or 0)
-
-
-def _finished(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def _restarts_since(pod: Obj, since: datetime, baseline: Mapping[str, int] | None) -> int:

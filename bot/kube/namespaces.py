@@ -1,10 +1,11 @@
 """Which namespaces point at which Istio revision, and relabelling them.
 
-On AKS only `istio.io/rev` on the namespace selects the injector (istio-kube.md §2): its value
-is a revision or a tag. A namespace with any `istio-injection` label gets no sidecar from the
-add-on (the `rev.*` webhooks require that label to be absent, and the add-on has no `default`
-revision), so such namespaces are reported rather than counted. The bot's own namespace is
-never relabelled.
+On AKS `istio.io/rev` on the namespace selects the injector (istio-kube.md §2): its value is a
+revision or a tag. A namespace with an `istio-injection` label gets no sidecar from the add-on
+(the `rev.*` webhooks require that label to be absent, and the add-on has no `default`
+revision), unless someone made a `default` tag with istioctl: its webhooks inject
+`istio-injection=enabled` namespaces, whatever their `istio.io/rev`. Namespaces whose label
+does nothing are reported rather than counted. The bot's own namespace is never relabelled.
 """
 
 from __future__ import annotations
@@ -13,14 +14,10 @@ from kubernetes.client import AdmissionregistrationV1Api, CoreV1Api
 
 from bot.kube.rest import KubeIO, Obj
 from bot.kube.tags import REV_LABEL, TAG_LABEL
-from bot.upgrade.cluster_facts import IgnoredLabel, NamespaceInjection
+from bot.upgrade.cluster_facts import DEFAULT_TAG, IgnoredLabel, NamespaceInjection
 from bot.upgrade.errors import GiveUp
 
 INJECTION_LABEL = "istio-injection"
-
-
-
-
 
 
 class Namespaces:
@@ -35,11 +32,13 @@ class Namespaces:
         out = []
         for ns in self._labelled():
             labels = ns["metadata"].get("labels") or {}
-            label = labels.get(REV_LABEL)
+            label, injection = labels.get(REV_LABEL), labels.get(INJECTION_LABEL)
             tag = label if label is not None and label in tags else None
+            if injection == "enabled" and DEFAULT_TAG in tags:
+                tag = DEFAULT_TAG
             revision = tags[tag] if tag else (label if label in revisions else None)
             out.append(NamespaceInjection(ns["metadata"]["name"], label, revision, tag,
-                                          labels.get(INJECTION_LABEL)))
+                                          injection))
         return tuple(out)
 
     def by_revision(self) -> dict[str, tuple[str, ...]]:
@@ -56,6 +55,8 @@ class Namespaces:
         for ns in self.injection():
             if ns.istio_injection is None or (ns.istio_injection != "enabled" and ns.label is None):
                 continue  # no label, or a plain "disabled" that means what it says
+            if ns.injected and ns.label is None:
+                continue  # istio-injection=enabled served by a default tag, as it seems
             out.append(IgnoredLabel(ns.name, ns.istio_injection, ns.label, _why(ns)))
         return tuple(out)
 
@@ -98,6 +99,9 @@ class Namespaces:
 
 
 def _why(ns: NamespaceInjection) -> str:
+    if ns.injected:
+        return (f"istio-injection=enabled takes precedence over istio.io/rev={ns.label}: the "
+                f"`default` tag injects {ns.revision} here. Remove one of the two labels.")
     if ns.label is not None:
         return (f"istio-injection={ns.istio_injection} takes precedence over "
                 f"istio.io/rev={ns.label}: the add-on injects no sidecar here. "

@@ -1,9 +1,12 @@
-"""Workload identity and the pod facts several checks read (owner, readiness, restarts).
+"""Workload identity and the pod facts several checks read (owner, phase, sidecar, readiness,
+restarts).
 
 Pods are read as raw JSON dicts (see `bot/kube/rest.py`). A pod's workload is found through its
 controller ownerReference: ReplicaSet `<deployment>-<pod-template-hash>` → Deployment (the
 deployment controller names ReplicaSets that way and labels their pods with the hash, so no
-ReplicaSet list is needed), StatefulSet and DaemonSet directly.
+ReplicaSet list is needed), StatefulSet, DaemonSet and Job directly. Its proxy is the
+`istio-proxy` container (classic) or an init container of that name with `restartPolicy:
+Always` (native sidecar, istio-kube.md §3); statuses are read from both lists.
 """
 
 from __future__ import annotations
@@ -11,10 +14,37 @@ from __future__ import annotations
 from typing import Any
 
 from bot.upgrade.cluster_facts import WorkloadRef
+from bot.upgrade.sidecar_mode import SidecarMode
 
 Obj = dict[str, Any]
+PROXY = "istio-proxy"
+FINISHED_PHASES = frozenset({"Succeeded", "Failed"})  # a pod in them never runs again
 
 
+def pod_finished(pod: Obj) -> bool:
+    """Succeeded or Failed (a finished Job's pod, an evicted one): it will not run again."""
+    return (pod.get("status") or {}).get("phase") in FINISHED_PHASES
+
+
+def proxy_of(spec: Obj) -> tuple[str | None, SidecarMode | None]:
+    """The pod's istio-proxy image and how it runs it; (None, None) without one."""
+    for container in spec.get("containers") or ():
+        if container.get("name") == PROXY:
+            return str(container.get("image") or "") or None, SidecarMode.CLASSIC
+    for container in spec.get("initContainers") or ():
+        if container.get("name") == PROXY and container.get("restartPolicy") == "Always":
+            return str(container.get("image") or "") or None, SidecarMode.NATIVE
+    return None, None
+
+
+def app_exited(pod: Obj) -> bool:
+    """Every app container ended while a classic istio-proxy still runs: the pod of a Job
+    whose proxy never quits (it does only when the job calls /quitquitquit)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    proxy = [cs for cs in statuses if cs.get("name") == PROXY]
+    apps = [cs for cs in statuses if cs.get("name") != PROXY]
+    return bool(proxy and apps) and "running" in (proxy[0].get("state") or {}) and all(
+        "terminated" in (cs.get("state") or {}) for cs in apps)
 
 
 def owner_of(pod: Obj) -> WorkloadRef:

@@ -65,6 +65,9 @@ class Restarter:
         return self._restart(workload, restart_id)[0]
 
     def _restart(self, workload: WorkloadRef, restart_id: str) -> tuple[Restart, Obj]:
+        if workload.kind == "Job":
+            return Restart(workload, False, "a Job cannot be rolled out: wait for it to finish, "
+                           "or delete its pod"), {}
         if not workload.restartable:
             return Restart(workload, False, f"restarting is not supported for {workload.kind}"), {}
         current = self.read(workload)

@@ -9,25 +9,20 @@ and people may have made them with other names.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubernetes.client import AdmissionregistrationV1Api, CoreV1Api
 
 from bot.kube.rest import KubeIO, Obj, status_of
 from bot.upgrade.addon import ISTIO_NAMESPACE
-from bot.upgrade.cluster_facts import RevisionTag, TagChange, TagRemoval
+from bot.upgrade.cluster_facts import DEFAULT_TAG, RevisionTag, TagChange, TagRemoval
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.versions import InvalidRevision, Revision
 
 TAG_LABEL, REV_LABEL = "istio.io/tag", "istio.io/rev"
 INJECTOR_SUFFIX = "sidecar-injector.istio.io"
 MWC = "mutatingwebhookconfigurations"
-
-
-
-
-
-
 
 
 class Tags:
@@ -41,11 +36,9 @@ class Tags:
         """`istioctl tag set <tag> --revision <rev> --istioNamespace <ns> [--overwrite]`.
 
         Stricter than istioctl in one way: a tag named like a revision is refused even with
-        overwrite, because its webhook would overlap that revision's own injector.
+        overwrite, because its webhook would overlap that revision's own injector. The bot
+        never creates a `default` tag, but moves one that exists like any other tag.
         """
-        if tag == "default":
-            raise GiveUp('The "default" tag is not supported by the bot.',
-                         "The AKS add-on uses istio.io/rev labels; pick another tag name.")
         if self._webhooks(f"{REV_LABEL}={tag},!{TAG_LABEL}"):
             raise GiveUp(f'cannot create revision tag "{tag}": found existing control plane '
                          "revision with same name", "Choose a tag name that is not a revision.")
@@ -58,7 +51,12 @@ class Tags:
                          "Delete all but one of them by hand, then retry.")
         if existing and not overwrite:
             raise GiveUp(f'revision tag "{tag}" already exists, and --overwrite is false')
+        if not existing and tag == DEFAULT_TAG:
+            raise GiveUp('The bot does not create a "default" tag.',
+                         "The AKS add-on uses istio.io/rev labels; pick another tag name.")
         body = tag_webhook(canonical, tag, revision, self.istio_namespace)
+        if existing and not _rendered_by_template(existing[0]):
+            body = retargeted(existing[0], canonical, revision, self.istio_namespace)
         if not existing:
             self.io.call("create", MWC, self.admission.create_mutating_webhook_configuration,
                          body, field_manager="mesh-upgrade-bot")
@@ -155,6 +153,31 @@ def tag_webhook(canonical: Obj, tag: str, revision: str, istio_namespace: str) -
             "metadata": {"name": f"istio-revision-tag-{tag}{suffix}", "labels": labels,
                          "annotations": dict(meta.get("annotations") or {})},
             "webhooks": webhooks}
+
+
+def _rendered_by_template(current: Obj) -> bool:
+    """True for a tag with exactly the two `rev.*` webhooks this module renders; a `default`
+    tag (which also serves istio-injection=enabled) or a hand-made one has others."""
+    names = [h.get("name") for h in current.get("webhooks") or ()]
+    return names == [f"{p}.{INJECTOR_SUFFIX}" for p in ("rev.namespace", "rev.object")]
+
+
+def retargeted(current: Obj, canonical: Obj, revision: str, istio_namespace: str) -> Obj:
+    """`current` pointed at `revision`'s injector, every selector kept as its maker left it."""
+    client = _client_config(_injector(canonical).get("clientConfig") or {}, revision,
+                            istio_namespace)
+    body = copy.deepcopy(current)
+    meta = body["metadata"]
+    meta["labels"] = {**(meta.get("labels") or {}), REV_LABEL: revision}
+    for hook in body.get("webhooks") or ():
+        hook["clientConfig"] = {**(hook.get("clientConfig") or {}), **client}
+        if "url" not in client:
+            hook["clientConfig"].pop("url", None)
+    return {"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": meta["name"], "labels": meta["labels"],
+                         "annotations": dict(meta.get("annotations") or {})},
+            "webhooks": body["webhooks"]}
 
 
 def _injector(canonical: Obj) -> Obj:

@@ -5,10 +5,13 @@ In order: the configuration file; the secrets in the environment; the database; 
 token through auth.test and its scopes from the `x-oauth-scopes` header, the app token for
 Socket Mode, the bot's membership of each configured channel, the approver groups); then per
 cluster ARM (read the managedCluster and its meshUpgradeProfiles), Kubernetes access (through
-listClusterUserCredential, a kubeconfig or in-cluster) and every permission of
-bot/runtime/permissions.py through SelfSubjectAccessReviews. A denied permission comes with
-the RBAC rule to add. ARM is reached like `run` reaches it (bot/azure/connect.py):
-DefaultAzureCredential, at the ARM that MESH_UPGRADE_ARM_URL names if it is set.
+listClusterUserCredential, a kubeconfig or in-cluster; an Entra ID cluster with the bot's own
+tokens) and every permission of bot/runtime/permissions.py through SelfSubjectAccessReviews.
+A denied permission comes with the RBAC rule to add; one that Azure RBAC denied (AKS's "User
+does not have access to the resource in Azure") with the least built-in AKS RBAC role that
+allows it, and the `az role assignment create` that grants it. ARM is reached like `run`
+reaches it (bot/azure/connect.py): DefaultAzureCredential, at the ARM that
+MESH_UPGRADE_ARM_URL names if it is set.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -28,14 +31,21 @@ from bot.config.settings import BotConfig, ClusterConfig, Secrets, SlackMode, lo
 from bot.runtime.permissions import (
     ARM,
     ARM_ROLE,
+    AZURE_RBAC_DENIED,
     KUBERNETES,
     SLACK_APP_SCOPES,
     SLACK_BOT_SCOPES,
     Scope,
+    azure_role_advice,
+    least_aks_role,
     rbac_rules,
 )
 from bot.slack.client import TokenCheck, channel_membership, check_app_token, check_bot_token
 from bot.upgrade.errors import MeshUpgradeError
+
+if TYPE_CHECKING:
+    from bot.azure.connect import ArmEndpoint
+    from bot.kube.client import TokenSource
 
 
 class Status(StrEnum):
@@ -76,8 +86,11 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
         _check_secrets(mode, secrets, findings)
         _check_database(config, secrets, findings)
         _check_slack(config, mode, secrets, findings)
+        from bot.azure.connect import ArmEndpoint
+
+        arm = ArmEndpoint.from_env()  # one credential, one token cache, for every cluster
         for cluster in config.clusters:
-            _check_cluster(cluster, findings, getattr(args, "arm_credential", None))
+            _check_cluster(cluster, arm, findings)
     out.write(_json(findings) if args.json else render(findings))
     return 1 if findings.failed else 0
 
@@ -219,11 +232,11 @@ def _check_groups(config: BotConfig, token: str, base: str | None, f: Findings) 
 # --- ARM and Kubernetes, per cluster -------------------------------------------------------------
 
 
-def _check_cluster(cfg: ClusterConfig, f: Findings, arm_credential: Any = None) -> None:
-    from bot.azure.connect import ArmEndpoint, connect_mesh
+def _check_cluster(cfg: ClusterConfig, arm: ArmEndpoint, f: Findings) -> None:
+    from bot.azure.connect import connect_mesh
 
     name = cfg.name
-    mesh = connect_mesh(cfg, ArmEndpoint.from_env(credential=arm_credential))
+    mesh = connect_mesh(cfg, arm)
     try:
         state = mesh.mesh_state()
         f.add(f"arm {name}: managedCluster", state.enabled,
@@ -238,16 +251,16 @@ def _check_cluster(cfg: ClusterConfig, f: Findings, arm_credential: Any = None) 
     unchecked = [a.action for a in ARM if not a.checked]
     f.skip(f"arm {name}: write", f"not checked (a write cannot be tested without making "
            f"one): needs {', '.join(unchecked)}, in the {ARM_ROLE}")
-    _check_kubernetes(cfg, mesh, f)
+    _check_kubernetes(cfg, mesh, arm.kube_tokens(), f)
 
 
-def _check_kubernetes(cfg: ClusterConfig, mesh: Any, f: Findings) -> None:
+def _check_kubernetes(cfg: ClusterConfig, mesh: Any, tokens: TokenSource, f: Findings) -> None:
     from bot.kube.access_review import review, server_version
-    from bot.kube.client import kube_api_client
+    from bot.kube.client import kube_api_client, token_principal
 
     name = cfg.name
     try:
-        api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label)
+        api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label, tokens)
         version = server_version(api)
         f.add(f"k8s {name}: access", True, f"{cfg.access.mode}: Kubernetes {version}")
         verdicts = review(api, KUBERNETES)
@@ -262,9 +275,16 @@ def _check_kubernetes(cfg: ClusterConfig, mesh: Any, f: Findings) -> None:
         p = v.permission
         rule = {"apiGroups": [p.group], "resources": [p.resource], "verbs": [p.verb]}
         where = f"the bot's {p.role_kind}" + (f" in {p.namespace}" if p.namespace else "")
+        fix = (f"Azure RBAC denied it ({v.reason}); {least_aks_role(p)} allows it"
+               if AZURE_RBAC_DENIED in v.reason else f"Add to {where}: {json.dumps(rule)}")
         f.add(f"k8s {name}: {p}", False,
-              f"denied; needed by {', '.join(ph.value for ph in p.phases)} ({p.why}). "
-              f"Add to {where}: {json.dumps(rule)}")
+              f"denied; needed by {', '.join(ph.value for ph in p.phases)} ({p.why}). {fix}")
+    by_azure = [v.permission for v in denied if AZURE_RBAC_DENIED in v.reason]
+    if by_azure:
+        scope = (f"/subscriptions/{cfg.subscription_id}/resourceGroups/{cfg.resource_group}"
+                 f"/providers/Microsoft.ContainerService/managedClusters/{cfg.cluster_name}")
+        f.add(f"k8s {name}: Azure RBAC", False,
+              azure_role_advice(by_azure, token_principal(api), scope))
     f.rules[name] = {f"{kind} in namespace {ns}" if ns else kind: rules
                      for (kind, ns), rules in rbac_rules(v.permission for v in denied).items()}
 

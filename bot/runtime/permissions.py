@@ -119,6 +119,54 @@ ARM: tuple[ArmAction, ...] = (
 )
 ARM_ROLE = "Azure Kubernetes Service Contributor Role"  # holds every action above
 
+# Azure RBAC for Kubernetes authorization (an AKS cluster with Entra ID and Azure RBAC): the
+# authorizer's refusal (guard's AccessNotAllowedVerdict) and the built-in roles, least first.
+# Reader reads most namespaced objects and namespaces; Writer also changes the namespaced ones
+# (and secrets, leases); Admin everything but writing namespaces and resource quotas; Cluster
+# Admin everything (the role definitions' data actions).
+AZURE_RBAC_DENIED = "User does not have access to the resource in Azure"
+AKS_RBAC_ROLES = tuple(f"Azure Kubernetes Service RBAC {r}"
+                       for r in ("Reader", "Writer", "Admin", "Cluster Admin"))
+_READS = frozenset({"get", "list", "watch"})
+_WORKLOADS = frozenset({("", "pods"), ("", "configmaps"), ("", "services"), ("", "endpoints"),
+                        ("", "events"), ("", "serviceaccounts"), ("", "persistentvolumeclaims"),
+                        ("", "replicationcontrollers"), ("apps", "deployments"),
+                        ("apps", "statefulsets"), ("apps", "daemonsets"), ("apps", "replicasets"),
+                        ("autoscaling", "horizontalpodautoscalers"), ("batch", "jobs"),
+                        ("batch", "cronjobs"), ("policy", "poddisruptionbudgets"),
+                        ("networking.k8s.io", "ingresses"),
+                        ("networking.k8s.io", "networkpolicies")})
+_READ_ONLY = frozenset({("", "namespaces"), ("", "resourcequotas"), ("", "limitranges"),
+                        ("apps", "controllerrevisions"), ("discovery.k8s.io", "endpointslices")})
+_WRITER_EXTRA = frozenset({("", "secrets"), ("coordination.k8s.io", "leases")})
+
+
+def least_aks_role(p: Permission) -> str:
+    """The least built-in AKS RBAC role that allows `p`."""
+    what = (p.group, p.resource)
+    if p.verb in _READS and what in _WORKLOADS | _READ_ONLY:
+        return AKS_RBAC_ROLES[0]
+    if what in _WORKLOADS | _WRITER_EXTRA:
+        return AKS_RBAC_ROLES[1]
+    if what not in {("", "namespaces"), ("", "resourcequotas")}:
+        return AKS_RBAC_ROLES[2]
+    return AKS_RBAC_ROLES[3]
+
+
+def least_aks_role_for(permissions: Iterable[Permission]) -> str:
+    """The least built-in AKS RBAC role that allows all of `permissions`."""
+    return max((least_aks_role(p) for p in permissions), key=AKS_RBAC_ROLES.index,
+               default=AKS_RBAC_ROLES[0])
+
+
+def azure_role_advice(denied: list[Permission], principal: str | None, scope: str) -> str:
+    """What to grant when Azure RBAC denied `denied` to `principal` on the cluster `scope`."""
+    role = least_aks_role_for(denied)
+    return (f"missing role {role} (the least built-in role that allows all {len(denied)} denied "
+            "permissions; Kubernetes RBAC rules below work too): az role assignment create "
+            f"--assignee {principal or '<the bot identity object id>'} --role \"{role}\" "
+            f"--scope {scope}")
+
 
 @dataclass(frozen=True)
 class Scope:

@@ -1,7 +1,9 @@
 """The run card: one root message per run, re-rendered and edited in place on every change.
 
-It shows where the run is (phase, pause, progress), both control planes, the sidecar census,
-who approved what, and exactly the buttons the phase table allows now. Each button carries
+It shows where the run is (phase, pause, progress), both control planes, the sidecar census
+(with each revision's sidecar modes), what needs a person without blocking the bot (running
+Job pods, finished pods, unhealthy workloads without a sidecar), who approved what, and exactly
+the buttons the phase table allows now. Each button carries
 only run id, action and version (bot.actions), so a click on an old card changes nothing.
 """
 
@@ -28,6 +30,7 @@ from bot.slack.buttons import action_id, action_label, encode_value, phase_emoji
 from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
 
 BAR_WIDTH = 20
+NOTES_SHOWN = 6
 _PRIMARY = frozenset({Action.START, Action.ROLL, Action.COMPLETE, Action.RETRY})
 _ORDER = (Action.RETRY, Action.START, Action.ROLL, Action.RESTART, Action.COMPLETE,
           Action.ROLLBACK, Action.CANCEL)
@@ -72,7 +75,8 @@ class PendingApproval:
 @dataclass(frozen=True)
 class CardView:
     """Everything the card shows, as plain data. `progress` is (done, total) workloads;
-    census maps count pods per revision ("" = no sidecar) and per proxy version."""
+    census maps count pods per revision ("" = no sidecar), per proxy version, and per revision
+    and sidecar mode ("classic", "native"); `notes` are what a person should know."""
 
     run_id: int
     version: int
@@ -93,6 +97,9 @@ class CardView:
     updated_at: datetime | None = None
     next_check_at: datetime | None = None
     use_tags: bool = True  # False: `--no-tags`, namespaces are relabelled to the revision
+    census_modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    left_for_people: tuple[str, ...] = ()  # what the run could not finish, and how to
 
 
 def render_card(view: CardView) -> list[Block]:
@@ -106,6 +113,11 @@ def render_card(view: CardView) -> list[Block]:
         blocks.append(fields_section([_plane(p) for p in view.planes], "*Control planes*"))
     if view.census_by_revision or view.census_by_version:
         blocks.append(section(_census(view)))
+    if view.notes:
+        blocks.append(section(_notes(view.notes)))
+    if view.left_for_people:
+        blocks.append(section(":memo: *Left for you:*\n" + "\n".join(
+            f"• {escape(line)}" for line in view.left_for_people)))
     if view.approvals or view.pending:
         blocks.append(context(*_approvals(view)))
     buttons = _buttons(view)
@@ -164,7 +176,23 @@ def _census(view: CardView) -> str:
         lines.append(f"*Sidecars by revision:* {counts_text(view.census_by_revision)}")
     if view.census_by_version:
         lines.append(f"*Proxy versions:* {counts_text(view.census_by_version)}")
+    if view.census_modes:
+        lines.append(f"*Sidecar modes:* {modes_text(view.census_modes)}")
     return "\n".join(lines)
+
+
+def modes_text(modes: Mapping[str, Mapping[str, int]]) -> str:
+    """`asm-1-27: 41 classic · asm-1-28: 3 native, 1 classic`."""
+    return " · ".join(f"{escape(rev)}: " + ", ".join(f"{n} {escape(m)}" for m, n in
+                                                      sorted(counts.items()) if n)
+                      for rev, counts in sorted(modes.items()) if any(counts.values()))
+
+
+def _notes(notes: tuple[str, ...]) -> str:
+    shown = [f"• {escape(n)}" for n in notes[:NOTES_SHOWN]]
+    if len(notes) > NOTES_SHOWN:
+        shown.append(f"• and {len(notes) - NOTES_SHOWN} more: see the last check in the thread")
+    return ":information_source: *Needs a person, not the bot:*\n" + "\n".join(shown)
 
 
 def _approvals(view: CardView) -> list[str]:

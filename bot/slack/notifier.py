@@ -39,7 +39,14 @@ from bot.slack.blocks import (
 from bot.slack.card import card_fallback_text, render_card
 from bot.slack.client import retry_handlers
 from bot.slack.replies import step_of
-from bot.slack.views import CardFacts, Need, approvals_from_audit, card_view, wave_progress
+from bot.slack.views import (
+    CardFacts,
+    Need,
+    approvals_from_audit,
+    card_view,
+    left_from_audit,
+    wave_progress,
+)
 from bot.store.repository import Store
 from bot.upgrade.approvals import expires_at
 from bot.upgrade.errors import GiveUp, MeshUpgradeError
@@ -83,9 +90,10 @@ class Notifier:
 
     def _card(self, run_id: int) -> SlackRef:
         run = self.store.get_run(run_id)
-        view = card_view(run, self.facts(run_id), approvals_from_audit(
-            self.store.audit_log(run_id=run_id)), self.needs(run),
-            wave_progress(run.phase, self.store.steps(run_id)))
+        entries = self.store.audit_log(run_id=run_id)
+        view = card_view(run, self.facts(run_id), approvals_from_audit(entries), self.needs(run),
+                         wave_progress(run.phase, self.store.steps(run_id)),
+                         left_from_audit(entries))
         blocks, text = to_dicts(render_card(view)), card_fallback_text(view)
         digest = hashlib.sha256(json.dumps([blocks, text]).encode()).hexdigest()
         ref = self.store.slack_ref(run_id)

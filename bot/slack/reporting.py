@@ -17,7 +17,14 @@ from bot.slack.blocks import clip, context, header, section
 from bot.slack.buttons import action_id, encode_value
 from bot.slack.notifier import Notifier
 from bot.slack.reports import check_report
-from bot.slack.views import CardFacts, check_failed, check_view, plane_status
+from bot.slack.views import (
+    CardFacts,
+    card_notes,
+    census_notes,
+    check_failed,
+    check_view,
+    plane_status,
+)
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run
 from bot.workflow.checks import CheckReport
@@ -32,11 +39,15 @@ def refresh_facts(workflow: Workflow, notifier: Notifier, run: Run, census: bool
     reads = workflow.reads
     planes = tuple(plane_status(reads.control_plane(run.cluster, r)) for r in _revisions(run))
     old = notifier.facts(run.id)
-    by_revision, by_version = old.by_revision, old.by_version
+    by_revision, by_version, modes, notes = old.by_revision, old.by_version, old.modes, old.notes
     if census:
         taken = reads.census(run.cluster)
         by_revision, by_version = dict(taken.by_revision), dict(taken.by_version)
-    notifier.set_facts(run.id, CardFacts(planes, by_revision, by_version, old.next_check_at))
+        modes = {r: dict(m) for r, m in taken.modes.items()}
+        jobs, finished = census_notes(taken, run)
+        notes = (*jobs, *finished)
+    notifier.set_facts(run.id, CardFacts(planes, by_revision, by_version, old.next_check_at,
+                                         modes, notes))
 
 
 def _revisions(run: Run) -> tuple[str, ...]:
@@ -58,7 +69,8 @@ def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
     history = _remember(workflow, run_id, report)
     notifier.set_facts(run_id, CardFacts(view.planes, view.census_by_revision,
                                          view.census_by_version,
-                                         next_check_at.isoformat() if next_check_at else None))
+                                         next_check_at.isoformat() if next_check_at else None,
+                                         view.census_modes, card_notes(report, run)))
     notifier.report(run_id, check_report(view))
     chart = census_chart(report.census.by_namespace, history)
     stamp = report.at.strftime("%Y%m%d-%H%M%S")
@@ -81,7 +93,7 @@ def _remember(workflow: Workflow, run_id: int, report: CheckReport
 def loud_failure(run: Run, report: CheckReport) -> list[Block]:
     problems = [f"• `{w.workload}`: {w.available}/{w.desired} available"
                 + (f", CrashLoopBackOff {', '.join(w.crashlooping[:3])}" if w.crashlooping else "")
-                for w in report.health.unhealthy[:15]]
+                for w in report.verdict.blocking[:15]]
     problems += [f"• control plane {p.revision} is not ready" for p in report.planes
                  if not p.ready]
     blocks: list[Block] = [

@@ -15,16 +15,17 @@ from typing import Protocol
 
 from bot.slack.blocks import Report, ReportSection, counts_text, escape, when
 from bot.slack.buttons import phase_label
-from bot.slack.card import PlaneStatus
+from bot.slack.card import PlaneStatus, modes_text
 from bot.upgrade.phases import Phase, RunKind
 
-_OK, _BAD = ":white_check_mark:", ":warning:"
+_OK, _BAD, _INFO = ":white_check_mark:", ":warning:", ":information_source:"
 
 
 @dataclass(frozen=True)
 class WorkloadProblem:
     workload: str  # "namespace/kind/name"
     problem: str  # "2 pods not ready", "crash-looping: istio-proxy"
+    blocking: bool = True  # False: no sidecar, the upgrade does not touch it
 
 
 @dataclass(frozen=True)
@@ -59,26 +60,40 @@ class CheckView:
     stragglers: tuple[str, ...] = ()
     planes: tuple[PlaneStatus, ...] = ()
     hpas: tuple[HpaView, ...] = ()
+    census_modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # finished pods and the like: reported, never blocking
 
 
 def check_report(view: CheckView) -> Report:
-    green = view.healthy >= view.workloads and not view.problems and not view.stragglers
-    verdict = (f"{_OK} Healthy, and every workload is on {view.to_rev}." if green else
-               f"{_BAD} {view.workloads - view.healthy} unhealthy, "
-               f"{len(view.stragglers)} not on {view.to_rev}.")
+    blocking = [p for p in view.problems if p.blocking]
+    quiet = len(view.problems) - len(blocking)
+    aside = f" ({quiet} more without a sidecar, not blocking)" if quiet else ""
+    verdict = (f"{_OK} Healthy, and every workload is on {view.to_rev}.{aside}"
+               if not blocking and not view.stragglers else
+               f"{_BAD} {len(blocking)} unhealthy, {len(view.stragglers)} not on "
+               f"{view.to_rev}.{aside}")
     sections = (
         ReportSection("Workloads", (f"{view.healthy}/{view.workloads} healthy",
-                                    *(f"{_BAD} `{escape(p.workload)}`: {escape(p.problem)}"
-                                      for p in view.problems))),
+                                    *(_problem_line(p) for p in view.problems))),
         ReportSection("Sidecars", (_counts("by revision", view.census_by_revision),
                                    _counts("by proxy version", view.census_by_version),
+                                   *((f"sidecar modes: {modes_text(view.census_modes)}",)
+                                     if view.census_modes else ()),
                                    *(f"not on {view.to_rev}: `{escape(s)}`"
                                      for s in view.stragglers))),
+        ReportSection("Not blocking", tuple(f"{_INFO} {escape(n)}" for n in view.notes)),
         ReportSection("Control planes", _plane_differences(view.planes),
                       tuple(_plane_field(p) for p in view.planes)),
         ReportSection("HPAs (stable | canary)", tuple(_hpa_line(h) for h in view.hpas)),
     )
     return _report(f"Check · {view.cluster} · {when(view.at)}", verdict, sections, view.cluster)
+
+
+def _problem_line(p: WorkloadProblem) -> str:
+    if p.blocking:
+        return f"{_BAD} `{escape(p.workload)}`: {escape(p.problem)}"
+    return (f"{_INFO} `{escape(p.workload)}`: {escape(p.problem)}; not blocking: it has no "
+            "sidecar, so the upgrade does not touch it (its owners should look at it)")
 
 
 def _report(title: str, summary: str, sections: Sequence[ReportSection], cluster: str) -> Report:
@@ -138,7 +153,7 @@ class PlanView:
     offered: tuple[str, ...]  # revisions meshUpgradeProfiles offers
     config_map: str | None  # shared MeshConfig to copy, None when there is none
     use_tags: bool
-    tags: Mapping[str, str] = field(default_factory=dict)  # tag -> revision it will point to
+    tags: tuple[str, ...] = ()  # what the run does to each revision tag, in words
     namespaces: tuple[str, ...] = ()  # relabelled (or moved by the tag)
     workloads: tuple[str, ...] = ()  # "namespace/kind/name" to restart
     warnings: tuple[str, ...] = ()  # PDB, capacity, skipped revisions ...
@@ -157,8 +172,7 @@ def plan_report(view: PlanView) -> Report:
     sections = (
         ReportSection("Steps", steps),
         ReportSection("Warnings", tuple(f"{_BAD} {escape(w)}" for w in view.warnings)),
-        ReportSection("Tags", tuple(f"`{escape(t)}` → {escape(r)}"
-                                    for t, r in sorted(view.tags.items()))),
+        ReportSection("Tags", tuple(escape(line) for line in view.tags)),
         ReportSection("Namespaces", (", ".join(f"`{escape(n)}`" for n in view.namespaces),)
                       if view.namespaces else ()),
         ReportSection("Workloads to restart", tuple(f"`{escape(w)}`" for w in view.workloads)),

@@ -32,8 +32,10 @@ from bot.upgrade.cluster_facts import (
     RevisionTag,
 )
 from bot.upgrade.kinds import AuditKind
-from bot.upgrade.phases import Action, Phase
+from bot.upgrade.phases import Action, Phase, RunKind, is_terminal
 from bot.upgrade.plan import Plan
+from bot.upgrade.pod_notes import finished_notes, job_notes
+from bot.upgrade.readiness import not_blocking
 from bot.upgrade.records import AuditEntry, Run
 from bot.workflow.checks import CheckReport
 
@@ -49,10 +51,13 @@ class CardFacts:
     by_revision: Mapping[str, int] = field(default_factory=dict)
     by_version: Mapping[str, int] = field(default_factory=dict)
     next_check_at: str | None = None
+    modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # rev -> mode -> pods
+    notes: tuple[str, ...] = ()  # what needs a person, from the last check (`card_notes`)
 
     def to_json(self) -> dict[str, Any]:
         return {"planes": [asdict(p) for p in self.planes], "by_revision": dict(self.by_revision),
-                "by_version": dict(self.by_version), "next_check_at": self.next_check_at}
+                "by_version": dict(self.by_version), "next_check_at": self.next_check_at,
+                "modes": {r: dict(m) for r, m in self.modes.items()}, "notes": list(self.notes)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> CardFacts:
@@ -60,7 +65,8 @@ class CardFacts:
             return cls()
         return cls(tuple(PlaneStatus(**p) for p in data.get("planes", ())),
                    dict(data.get("by_revision", {})), dict(data.get("by_version", {})),
-                   data.get("next_check_at"))
+                   data.get("next_check_at"), dict(data.get("modes", {})),
+                   tuple(data.get("notes", ())))
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,11 @@ def approvals_from_audit(entries: Iterable[AuditEntry]) -> tuple[ApprovalView, .
                  if e.kind is AuditKind.APPROVED and e.detail.get("action") in _ACTIONS)
 
 
+def left_from_audit(entries: Iterable[AuditEntry]) -> tuple[str, ...]:
+    """What the run left for people to finish (a tag kept for namespaces out of scope)."""
+    return tuple(e.what for e in entries if e.kind is AuditKind.TAG_KEPT)
+
+
 def wave_progress(phase: Phase, steps: Mapping[str, Any]) -> tuple[int, int] | None:
     """(workloads done, workloads planned) of the latest visit of a restarting phase.
 
@@ -105,7 +116,8 @@ def wave_progress(phase: Phase, steps: Mapping[str, Any]) -> tuple[int, int] | N
 
 
 def card_view(run: Run, facts: CardFacts, approvals: tuple[ApprovalView, ...],
-              needs: Sequence[Need], progress: tuple[int, int] | None) -> CardView:
+              needs: Sequence[Need], progress: tuple[int, int] | None,
+              left: tuple[str, ...] = ()) -> CardView:
     pending = tuple(PendingApproval(n.action, n.have, n.need, n.expires_at, n.expired)
                     for n in needs if n.have or n.need > 1 or n.expired)
     next_check = datetime.fromisoformat(facts.next_check_at) if facts.next_check_at else None
@@ -113,13 +125,15 @@ def card_view(run: Run, facts: CardFacts, approvals: tuple[ApprovalView, ...],
                     run.kind, run.requested_by, run.pause_reason, run.pause_hint, progress,
                     facts.planes, facts.by_revision, facts.by_version, approvals, pending,
                     run.updated_at, next_check if run.phase is Phase.VERIFYING else None,
-                    bool(run.plan.get("use_tags", True)))
+                    bool(run.plan.get("use_tags", True)), census_modes=facts.modes,
+                    notes=facts.notes, left_for_people=left)
 
 
 def check_view(cluster: str, revisions: tuple[str, str], report: CheckReport) -> CheckView:
     """`revisions`: (stable, canary) of a run, or a cluster's one revision twice."""
+    quiet = set(report.verdict.not_blocking)
     problems = tuple(WorkloadProblem(str(w.workload), _problem(w.available, w.desired,
-                                                               w.crashlooping))
+                                                               w.crashlooping), w not in quiet)
                      for w in report.health.unhealthy)
     healthy = len(report.health.workloads) - len(report.health.unhealthy)
     return CheckView(cluster, report.at, *revisions, len(report.health.workloads),
@@ -127,12 +141,35 @@ def check_view(cluster: str, revisions: tuple[str, str], report: CheckReport) ->
                      dict(report.census.by_version), report.complete_blockers,
                      tuple(plane_status(p) for p in report.planes),
                      tuple(HpaView(h.component, _side(h.stable), _side(h.canary))
-                           for h in report.hpas))
+                           for h in report.hpas),
+                     {r: dict(m) for r, m in report.census.modes.items()}, report.notes)
+
+
+def card_notes(report: CheckReport, run: Run) -> tuple[str, ...]:
+    """The card's "needs a person" lines after a check: running Job pods the run cannot move,
+    unhealthy workloads without a sidecar, finished pods still annotated."""
+    jobs, finished = census_notes(report.census, run)
+    return (*jobs, *not_blocking(report.verdict.not_blocking), *finished)
+
+
+def census_notes(census: Census, run: Run) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the census alone tells a person: (running Job pods, finished pods). Job pods
+    matter on the revision a canary removes (the new one while rolling back) and, in a patch
+    run, when outdated; once a run is over, not at all."""
+    if is_terminal(run.phase):
+        jobs: tuple[str, ...] = ()
+    elif run.kind is not RunKind.MINOR:
+        jobs = job_notes(census, run.to_rev)
+    else:
+        removed = run.to_rev if run.phase is Phase.ROLLING_BACK else run.from_rev
+        jobs = job_notes(census, removed, removing=True)
+    return jobs, finished_notes(census)
 
 
 def check_failed(report: CheckReport) -> bool:
-    """Loud: a workload unhealthy or crash-looping, or a control plane not ready."""
-    return bool(report.health.unhealthy) or not all(p.ready for p in report.planes)
+    """Loud: a meshed workload unhealthy or crash-looping, or a control plane not ready.
+    A workload without a sidecar is the upgrade's business only as a note."""
+    return bool(report.verdict.blocking) or not all(p.ready for p in report.planes)
 
 
 def _problem(available: int, desired: int, looping: Sequence[str]) -> str:
@@ -145,10 +182,9 @@ def _side(spec: HpaSpec | None) -> HpaSide | None:
 
 
 def plan_view(plan: Plan, offered: Sequence[str]) -> PlanView:
-    tags = {plan.stable_tag: plan.target, plan.canary_tag: plan.target} if plan.use_tags else {}
     warnings = tuple(plan.notes)
     return PlanView(plan.cluster, plan.current, plan.target, tuple(offered),
-                    plan.shared_config[0], plan.use_tags, tags,
+                    plan.shared_config[0], plan.use_tags, plan.tag_lines(),
                     tuple(m.namespace for m in plan.moves),
                     tuple(f"{w.namespace}/{w.kind}/{w.name}" for wave in plan.waves
                           for w in wave), warnings)

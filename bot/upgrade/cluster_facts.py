@@ -8,7 +8,7 @@ Slack views read them. Standard library only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -48,6 +48,25 @@ class WorkloadSidecars:
     revisions: Mapping[str, int]  # "" = pods without a sidecar
     versions: Mapping[str, int]
     drifted: int
+    native: int = 0  # pods running istio-proxy as a native sidecar (the rest: classic)
+    app_exited: int = 0  # Job pods whose app exited while a classic istio-proxy keeps running
+
+    @property
+    def injected(self) -> int:
+        return sum(n for revision, n in self.revisions.items() if revision)
+
+
+@dataclass(frozen=True)
+class FinishedPods:
+    """Pods that ended (phase Succeeded or Failed: a finished Job's, an evicted one) and
+    still carry a revision's sidecar annotation. They never run again: they use no control
+    plane, block nothing, are never restarted, and go when deleted."""
+
+    revision: str
+    kind: str  # "Job": a finished Job's pods; "Evicted"; "": any other finished pod
+    phase: str  # Succeeded or Failed
+    pods: int
+    namespaces: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,8 @@ class Census:
     injector_images: Mapping[str, str]
     drift: tuple[PodSidecar, ...]
     pages: int
+    finished: tuple[FinishedPods, ...] = ()  # not counted above: they run no more
+    modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # rev -> mode -> pods
 
     def workloads_on(self, revision: str) -> tuple[WorkloadRef, ...]:
         """Workloads with at least one pod injected by `revision`."""
@@ -96,6 +117,9 @@ class TagRemoval:
     namespaces: tuple[str, ...]  # still labelled istio.io/rev=<tag>: their new pods get no sidecar
 
 
+DEFAULT_TAG = "default"  # istioctl's tag that also serves istio-injection=enabled
+
+
 @dataclass(frozen=True)
 class NamespaceInjection:
     name: str
@@ -106,8 +130,12 @@ class NamespaceInjection:
 
     @property
     def injected(self) -> bool:
-        """True if new pods here get a sidecar from the add-on."""
-        return self.revision is not None and self.istio_injection is None
+        """True if new pods here get a sidecar: through istio.io/rev, or through a `default`
+        tag made with istioctl, whose webhooks honour istio-injection=enabled."""
+        if self.revision is None:
+            return False
+        return self.istio_injection is None or (
+            self.tag == DEFAULT_TAG and self.istio_injection == "enabled")
 
 
 @dataclass(frozen=True)
@@ -182,11 +210,17 @@ class Component:
 class RevisionPlane:
     revision: str
     istiod: Component
-    gateways: tuple[Component, ...]  # one per ingress mode found (external, internal)
+    gateways: tuple[Component, ...]  # ingress (external, internal) and egress gateways found
+    remaining: tuple[str, ...] = ()  # "namespace/pod" of istiod and gateway pods still there
 
     @property
     def ready(self) -> bool:
         return self.istiod.is_ready and all(g.is_ready for g in self.gateways)
+
+    @property
+    def gone(self) -> bool:
+        """Nothing of the revision's control plane is left: no Deployment, no pod."""
+        return self.istiod.desired == 0 and not self.gateways and not self.remaining
 
 
 @dataclass(frozen=True)

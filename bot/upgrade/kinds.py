@@ -48,6 +48,7 @@ class AuditKind(StrEnum):
     CONFIG_DELETED = "config_deleted"
     TAG_SET = "tag_set"
     TAG_REMOVED = "tag_removed"
+    TAG_KEPT = "tag_kept"  # the canary tag stays: namespaces out of scope use it
     NAMESPACE_LABELLED = "namespace_labelled"
     WAVES_PLANNED = "waves_planned"
     RESTART_WAVE = "restart_wave"

@@ -2,8 +2,9 @@
 planes, HPAs and the gates.
 
 The scheduler posts one of these into the run's thread every `check_interval` while a canary
-soaks; the card enables Complete only when `complete_blockers` is empty. Reading only: a check
-never changes the cluster.
+soaks; the card enables Complete only when `complete_blockers` is empty. Unhealthy workloads
+without a sidecar and finished pods are reported, never blocking. Reading only: a check never
+changes the cluster.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.upgrade.cluster_facts import Census, HealthReport, HpaPair, RevisionPlane
 from bot.upgrade.phases import RunKind
-from bot.upgrade.plan import Settings, leftovers, unhealthy
+from bot.upgrade.plan import Settings, leftovers
+from bot.upgrade.pod_notes import finished_notes
+from bot.upgrade.readiness import HealthVerdict, judge_health, unhealthy
 from bot.upgrade.records import Run
 from bot.workflow.ports import Adapters, observe
 
@@ -53,6 +56,8 @@ class CheckReport:
     hpas: tuple[HpaPair, ...]
     complete_blockers: tuple[str, ...]  # empty: Complete may be offered
     rollback_leftovers: tuple[str, ...]  # what still uses the new revision
+    verdict: HealthVerdict  # which unhealthy workloads block
+    notes: tuple[str, ...]  # finished pods still annotated: reported, never blocking
 
     @property
     def complete_enabled(self) -> bool:
@@ -64,11 +69,13 @@ def take_check(subject: CheckSubject, adapters: Adapters, settings: Settings) ->
     seen = observe(c)
     scope = sorted(ns for ns in seen.census.by_namespace if settings.in_scope(ns))
     health = c.check_health(scope, subject.since)
+    verdict = judge_health(health, seen.census, seen.injections)
     revisions = tuple(dict.fromkeys((subject.from_rev, subject.to_rev)))
     planes = tuple(c.plane_status(r) for r in revisions)
     canary = subject.canary
     hpas = c.compare_hpas(subject.from_rev, subject.to_rev) if canary else ()
-    blockers = (*leftovers(subject.from_rev, seen), *unhealthy(health)) if canary else ()
+    blockers = (*leftovers(subject.from_rev, seen), *unhealthy(verdict.blocking)) \
+        if canary else ()
     back = leftovers(subject.to_rev, seen, {settings.canary_tag}) if canary else ()
     return CheckReport(subject.run_id, subject.phase, datetime.now(UTC), health, seen.census,
-                       planes, hpas, blockers, back)
+                       planes, hpas, blockers, back, verdict, finished_notes(seen.census))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.upgrade.addon import shared_config
+from bot.upgrade.cluster_facts import TagChange
 from bot.upgrade.errors import GateRefused
 from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import Action, Event, Phase
@@ -21,8 +22,9 @@ from bot.upgrade.plan import (
     check_rolled_back,
     namespace_moves,
     restart_waves,
-    tags_to_move,
 )
+from bot.upgrade.readiness import canary_gaps, removal_gaps
+from bot.upgrade.tag_plan import KeptTag
 from bot.workflow.steps import Ctx, Paused, StepResult, Wait, arm_change, run_waves
 
 
@@ -48,36 +50,70 @@ def starting(ctx: Ctx) -> StepResult:
 
 
 def _ensure_tags(ctx: Ctx, old: str, new: str) -> StepResult | None:
-    cluster = ctx.cluster
-    changes = [cluster.set_tag(ctx.plan.stable_tag, old), cluster.set_tag(ctx.plan.canary_tag, new)]
-    made = [c for c in changes if c.changed]
-    for c in made:
-        ctx.audit(AuditKind.TAG_SET, f"istioctl tag set {c.tag} --revision {c.revision}",
-                  {"webhook": c.webhook, "previous": c.previous})
-    return ctx.result(StepKind.TAGS, "tags: " + ", ".join(f"{c.tag} -> {c.revision}"
-                                                          for c in made)) if made \
-        else None
+    """The stable tag on `old`; in-scope namespaces on an earlier canary tag relabelled to it
+    (their injection does not change); then the canary tag on `new`, if the plan says so."""
+    plan, cluster = ctx.plan, ctx.cluster
+    done = []
+    stable = cluster.set_tag(plan.stable_tag, old)
+    if stable.changed:
+        _audit_tag(ctx, stable)
+        done.append(f"{stable.tag} -> {stable.revision}")
+    canary = plan.tag_plan(plan.canary_tag)
+    for namespace in canary.relabel_first if canary else ():
+        if cluster.relabel(namespace, plan.stable_tag):
+            ctx.audit(AuditKind.NAMESPACE_LABELLED, f"kubectl label namespace {namespace} "
+                      f"istio.io/rev={plan.stable_tag} --overwrite")
+            done.append(f"{namespace} -> {plan.stable_tag}")
+    if plan.canary_at_start():
+        change = cluster.set_tag(plan.canary_tag, new)
+        if change.changed:
+            _audit_tag(ctx, change)
+            done.append(f"{change.tag} -> {change.revision}")
+    return ctx.result(StepKind.TAGS, "tags: " + ", ".join(done)) if done else None
+
+
+def _audit_tag(ctx: Ctx, change: TagChange) -> None:
+    overwrite = " --overwrite" if change.previous else ""
+    ctx.audit(AuditKind.TAG_SET,
+              f"istioctl tag set {change.tag} --revision {change.revision}{overwrite}",
+              {"webhook": change.webhook, "previous": change.previous})
 
 
 def _await_control_plane(ctx: Ctx, old: str, new: str) -> StepResult:
-    want = {g.name.removesuffix(f"-{old}") for g in ctx.cluster.plane_status(old).gateways}
-    status = ctx.cluster.plane_status(new)
-    have = {g.name.removesuffix(f"-{new}") for g in status.gateways}
-    if status.ready and want <= have:
-        return ctx.move(Event.CONTROL_PLANE_READY, f"istiod-{new} and its gateways are Ready")
+    """Step 5: istiod and every gateway of both revisions Ready, before Roll is offered."""
+    gaps = canary_gaps(ctx.cluster.plane_status(old), ctx.cluster.plane_status(new))
+    if not gaps:
+        return ctx.move(Event.CONTROL_PLANE_READY,
+                        f"both control planes serve: istiod-{old}, istiod-{new} and their "
+                        "gateways are Ready")
+    return _wait_for_planes(ctx, gaps, f"both control planes ({old} and {new}) to be Ready",
+                            "Check `kubectl get pods -n aks-istio-system` and the gateway "
+                            "namespaces (Pending: scale the cluster up); when they are Ready, "
+                            "Retry now on the card goes on, or roll back.")
+
+
+def _await_removal(ctx: Ctx, kept: str, removed: str) -> StepResult | None:
+    """After complete or rollback: `kept` serves and nothing of `removed` is left, or the run
+    says what is wrong instead of claiming success; None when it is so."""
+    gaps = removal_gaps(ctx.cluster.plane_status(kept), ctx.cluster.plane_status(removed))
+    if not gaps:
+        return None
+    return _wait_for_planes(ctx, gaps, f"{removed}'s control plane to go and {kept}'s to serve",
+                            f"ARM no longer lists {removed}. Check `kubectl get pods -n "
+                            "aks-istio-system` and the gateway namespaces; when only "
+                            f"{kept} is left and Ready, Retry now on the card finishes the run.")
+
+
+def _wait_for_planes(ctx: Ctx, gaps: tuple[str, ...], what: str, hint: str) -> StepResult:
+    """Look again in 2 s; pause with `hint` once the restart progress timeout has passed.
+    The wait starts afresh after the pause: a retry gives a gateway still coming up its time."""
     since = ctx.get("waiting_since") or ctx.claim("waiting_since", ctx.now().isoformat())
     waited = ctx.now().timestamp() - _parse(since)
-    limit = ctx.config.restart.progress_timeout.total_seconds()
-    missing = [status.istiod.message] + [f"{g.name}: {g.message}" for g in status.gateways
-                                         if not g.is_ready]
-    missing += [f"no gateway {m}-{new} yet" for m in sorted(want - have)]
-    if waited > limit:
-        raise Paused(f"The {new} control plane is not Ready after {waited:.0f} s: "
-                     f"{'; '.join(missing)}",
-                     "Check `kubectl get pods -n aks-istio-system` (Pending: scale the cluster "
-                     "up); when it is Ready, Retry now on the card goes on, or roll back.")
-    return ctx.result(StepKind.CONTROL_PLANE,
-                      f"waiting for the {new} control plane: {'; '.join(missing)}", Wait.TIME, 2.0)
+    if waited > ctx.config.restart.progress_timeout.total_seconds():
+        ctx.store.release_step(ctx.run.id, ctx.key("waiting_since"))
+        raise Paused(f"Still waiting for {what} after {waited:.0f} s: {'; '.join(gaps)}", hint)
+    return ctx.result(StepKind.CONTROL_PLANE, f"waiting for {what}: {'; '.join(gaps)}",
+                      Wait.TIME, 2.0)
 
 
 def canary_ready(ctx: Ctx) -> StepResult:
@@ -108,13 +144,14 @@ def _roll_onto(ctx: Ctx, source: str, target: str) -> StepResult | None:
 
 
 def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
-    """Point the tags on `source` at `target`, and relabel the namespaces no tag carries."""
+    """Point the plan's following tags on `source` at `target`, and relabel the namespaces no
+    tag carries. Tags the plan does not name are never moved."""
     done: list[str] = []
-    for tag in tags_to_move(ctx.settings, ctx.cluster.list_tags(), source):
+    where = {t.tag: t.revision for t in ctx.cluster.list_tags() if t.tag}
+    for tag in _moving_tags(ctx, source, where):
         change = ctx.cluster.set_tag(tag, target)
         if change.changed:
-            ctx.audit(AuditKind.TAG_SET, f"istioctl tag set {tag} --revision {target} --overwrite",
-                      {"previous": change.previous, "webhook": change.webhook})
+            _audit_tag(ctx, change)
             done.append(f"tag {tag} -> {target}")
     injections = ctx.cluster.namespace_injection()
     relabel = [(m.namespace, m.to) for m in namespace_moves(ctx.settings, injections, source,
@@ -126,6 +163,24 @@ def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
                       f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite")
             done.append(f"{namespace} -> {value}")
     return ctx.result(StepKind.MOVE_NAMESPACES, f"moved: {', '.join(done)}") if done else None
+
+
+def _moving_tags(ctx: Ctx, source: str, where: dict[str, str]) -> list[str]:
+    """The plan's following tags on `source`; rolling back, also the canary tag while
+    namespaces outside the bot's scope use it, since the revision under it is removed."""
+    tags = [t for t in ctx.plan.retag if where.get(t) == source]
+    canary = ctx.plan.canary_tag
+    rolling_back = source == ctx.plan.target
+    if ctx.plan.use_tags and rolling_back and where.get(canary) == source \
+            and canary not in tags and _outside_users(ctx, canary):
+        tags.append(canary)
+    return tags
+
+
+def _outside_users(ctx: Ctx, tag: str) -> tuple[str, ...]:
+    """Namespaces out of the bot's scope whose new pods `tag` injects."""
+    return tuple(ns.name for ns in ctx.cluster.namespace_injection()
+                 if ns.tag == tag and ns.injected and not ctx.settings.in_scope(ns.name))
 
 
 def verifying(ctx: Ctx) -> StepResult:
@@ -154,7 +209,8 @@ def completing(ctx: Ctx) -> StepResult:
     done = arm_change(ctx, "put", (new,))
     if done is not None:
         return done
-    return _clean_up(ctx, removed=old) or ctx.move(Event.FINISHED, f"{old} removed")
+    return _clean_up(ctx, removed=old) or _await_removal(ctx, kept=new, removed=old) or \
+        ctx.move(Event.FINISHED, f"{old} removed; the {new} control plane serves")
 
 
 def rolling_back(ctx: Ctx) -> StepResult:
@@ -167,7 +223,8 @@ def rolling_back(ctx: Ctx) -> StepResult:
     done = arm_change(ctx, "put", (old,))
     if done is not None:
         return done
-    return _clean_up(ctx, removed=new) or ctx.move(Event.FINISHED, f"{new} removed")
+    return _clean_up(ctx, removed=new) or _await_removal(ctx, kept=old, removed=new) or \
+        ctx.move(Event.FINISHED, f"{new} removed; the {old} control plane serves")
 
 
 def _gate_rollback(ctx: Ctx, new: str) -> StepResult | None:
@@ -189,12 +246,31 @@ def _clean_up(ctx: Ctx, removed: str) -> StepResult | None:
             ctx.cluster.relabel(ns, ctx.plan.stable_tag)
             ctx.audit(AuditKind.NAMESPACE_LABELLED,
                       f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}")
-        removal = ctx.cluster.remove_tag(ctx.plan.canary_tag)
-        if removal.deleted:
-            ctx.audit(AuditKind.TAG_REMOVED, f"istioctl tag remove {ctx.plan.canary_tag}",
-                      {"webhooks": list(removal.deleted)})
-            done.append(f"tag {ctx.plan.canary_tag} removed")
+        done += _remove_or_keep_canary(ctx, removed)
     return ctx.result(StepKind.CLEAN_UP, "; ".join(done)) if done else None
+
+
+def _remove_or_keep_canary(ctx: Ctx, removed: str) -> list[str]:
+    """`istioctl tag remove` unless namespaces the bot may not touch still use the tag: then
+    it stays (on the surviving revision), audited once with what finishes the job."""
+    tag = ctx.plan.canary_tag
+    users = _outside_users(ctx, tag)
+    if not users:
+        removal = ctx.cluster.remove_tag(tag)
+        if removal.deleted:
+            ctx.audit(AuditKind.TAG_REMOVED, f"istioctl tag remove {tag}",
+                      {"webhooks": list(removal.deleted)})
+            return [f"tag {tag} removed"]
+        return []
+    survivor = ctx.plan.current if removed == ctx.plan.target else ctx.plan.target
+    kept = KeptTag(tag, survivor, users)
+    if ctx.get("tag_kept") is None:
+        ctx.put("tag_kept", list(users))
+        ctx.audit(AuditKind.TAG_KEPT, kept.text(),
+                  {"tag": tag, "revision": survivor, "namespaces": list(users),
+                   "command": kept.command})
+        return [f"tag {tag} kept for {', '.join(users)}"]
+    return []
 
 
 def _scope(ctx: Ctx, seen: Observation) -> list[str]:

@@ -2,7 +2,8 @@
 
 The census finds pods whose `istio-proxy` image is not their revision's injector image (the
 seed's patch steps 1-2); after an approval the outdated workloads restart in waves (step 3),
-and the census is taken again to confirm nothing is left (step 3, "run step 2 again").
+and the census is taken again to confirm nothing is left (step 3, "run step 2 again"). A Job's
+running pod cannot be restarted and a finished pod need not be: the plan names them apart.
 """
 
 from __future__ import annotations
@@ -11,15 +12,22 @@ from bot.upgrade.cluster_facts import Census
 from bot.upgrade.kinds import StepKind
 from bot.upgrade.phases import Action, Event
 from bot.upgrade.plan import Plan, Settings, drift_waves
+from bot.upgrade.pod_notes import finished_notes, job_note
+from bot.upgrade.sidecar_mode import switch_note
 from bot.workflow.steps import Ctx, StepResult, Wait, run_waves
 
 
-def patch_plan(settings: Settings, census: Census, revision: str) -> Plan:
-    """A Plan whose current and target are the same revision and whose waves are the drift."""
+def patch_plan(settings: Settings, census: Census, revision: str,
+               kubernetes_version: str = "") -> Plan:
+    """A Plan whose current and target are the same revision and whose waves are the drift;
+    `kubernetes_version` tells whether restarted pods switch their sidecar mode."""
     waves = drift_waves(settings, census)
     notes = tuple(f"{p.workload}: pod {p.name} runs {p.image}, its injector gives "
                   f"{census.injector_images.get(p.revision or '', '?')}"
                   for p in census.drift[:20])
+    switch = switch_note(census.modes, kubernetes_version, revision, revision)
+    notes += (*(job_note(census.by_workload[w], revision) for w in waves.jobs),
+              *finished_notes(census, revision), *([switch] if switch else []))
     return Plan(settings.cluster, revision, revision, settings.use_tags, settings.stable_tag,
                 settings.canary_tag, ("", ""), (), (), waves.waves, waves.manual, waves.left,
                 (), notes)

@@ -99,7 +99,9 @@ class Workflow:
         revision tags unless `use_tags` is False (None: as the cluster's configuration says)."""
         a = self.adapters(cluster)
         options = a.mesh.available_upgrades()
-        return make_plan(self.settings(cluster, use_tags), options, observe(a.cluster), to)
+        kubernetes = a.mesh.mesh_state().kubernetes_version  # decides the sidecar mode
+        return make_plan(self.settings(cluster, use_tags), options, observe(a.cluster), to,
+                         kubernetes)
 
     def patch_plan(self, cluster: str) -> Plan:
         a = self.adapters(cluster)
@@ -107,7 +109,8 @@ class Workflow:
         if state.upgrade_in_progress or not state.revisions:
             raise GiveUp(f"{cluster} runs {', '.join(state.revisions) or 'no revision'}.",
                          "The patch flow needs exactly one installed revision.")
-        return patch_plan(self.settings(cluster), a.cluster.take_census(), state.revisions[0])
+        return patch_plan(self.settings(cluster), a.cluster.take_census(), state.revisions[0],
+                          state.kubernetes_version)
 
     # --- what people ask for (the Slack layer calls these) ------------------------------------
 

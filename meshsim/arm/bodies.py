@@ -1,19 +1,17 @@
-"""The JSON ARM answers with: a ManagedCluster, mesh profiles, and the user kubeconfig.
+"""The JSON ARM answers with: a ManagedCluster and mesh profiles (kubeconfigs: credentials.py).
 
 Shapes follow the real responses quoted in aks-arm.md §2 ("JSON shapes") so the hybrid models
 of azure-mgmt-containerservice 41.x read them as they read Azure's. Read-only fields are
-included (the SDK drops them again when it PUTs the body back).
+included (the SDK drops them again when it PUTs the body back, `eTag`s among them).
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 
-import yaml
-
-from meshsim.arm.rp import JSON, Cluster, is_supported
+from meshsim.arm.credentials import access_properties
+from meshsim.arm.rp import JSON, AgentPool, Cluster, is_supported
 from meshsim.catalogue import Catalogue, RevisionInfo
 
 PROVIDER = "Microsoft.ContainerService"
@@ -56,7 +54,7 @@ def _properties(c: Cluster) -> JSON:
         "dnsPrefix": dns_prefix,
         "fqdn": f"{dns_prefix}-{_short(c)}.hcp.{c.location}.azmk8s.io",
         "azurePortalFQDN": f"{dns_prefix}-{_short(c)}.portal.hcp.{c.location}.azmk8s.io",
-        "agentPoolProfiles": [_system_pool(c)],
+        "agentPoolProfiles": [_pool(c, pool) for pool in c.pools],
         "nodeResourceGroup": f"MC_{c.resource_group}_{c.name}_{c.location}",
         "enableRBAC": True,
         "supportPlan": "KubernetesOfficial",
@@ -73,16 +71,17 @@ def _properties(c: Cluster) -> JSON:
         },
         "maxAgentPools": 100,
         "autoUpgradeProfile": {"upgradeChannel": "none", "nodeOSUpgradeChannel": "NodeImage"},
-        "oidcIssuerProfile": {"enabled": False},
-        "disableLocalAccounts": False,
+        **access_properties(c),
         "serviceMeshProfile": copy.deepcopy(c.mesh_profile),
     }
 
 
-def _system_pool(c: Cluster) -> JSON:
+def _pool(c: Cluster, pool: AgentPool) -> JSON:
+    """An agentPoolProfile with its own read-only `eTag` (use-etags.md shows it there)."""
     return {
-        "name": "nodepool1",
-        "count": 3,
+        "name": pool.name,
+        "eTag": pool.etag,
+        "count": pool.count,
         "vmSize": "Standard_D4ds_v5",
         "osDiskSizeGB": 128,
         "osDiskType": "Ephemeral",
@@ -94,7 +93,7 @@ def _system_pool(c: Cluster) -> JSON:
         "powerState": {"code": "Running"},
         "orchestratorVersion": c.kubernetes_version,
         "currentOrchestratorVersion": c.kubernetes_version,
-        "mode": "System",
+        "mode": pool.mode,
         "osType": "Linux",
         "osSKU": "Ubuntu",
         "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202501.12.0",
@@ -107,8 +106,11 @@ def mesh_revision(info: RevisionInfo, upgrades: list[str]) -> JSON:
     body: JSON = {"revision": info.name}
     if upgrades:
         body["upgrades"] = list(upgrades)
+    # Without extra LTS minors AKS repeats the official list (the get-revisions recording).
+    lts = info.lts_kubernetes or info.kubernetes
     body["compatibleWith"] = [
-        {"name": n, "versions": list(info.kubernetes)} for n in COMPATIBILITY_NAMES
+        {"name": name, "versions": list(versions)}
+        for name, versions in zip(COMPATIBILITY_NAMES, (info.kubernetes, lts), strict=True)
     ]
     return body
 
@@ -135,30 +137,6 @@ def mesh_revision_profile(subscription_id: str, location: str, catalogue: Catalo
         "type": f"{PROVIDER}/locations/meshRevisionProfiles",
         "properties": {"meshRevisions": revisions},
     }
-
-
-def user_credentials(c: Cluster) -> JSON:
-    value = base64.b64encode(kubeconfig(c).encode()).decode()
-    return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
-
-
-def kubeconfig(c: Cluster) -> str:
-    """What `az aks get-credentials` would merge: one cluster, one context, a token user."""
-    user = f"clusterUser_{c.resource_group}_{c.name}"
-    cluster: JSON = {"server": c.kube_server_url}
-    if c.kube_ca_pem:
-        cluster["certificate-authority-data"] = base64.b64encode(c.kube_ca_pem.encode()).decode()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": c.name, "cluster": cluster}],
-        "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": user}}],
-        "current-context": c.name,
-        "users": [{"name": user, "user": {"token": c.kube_token}}],
-        "preferences": {},
-    }
-    text: str = yaml.safe_dump(config, sort_keys=False)
-    return text
 
 
 def _short(c: Cluster) -> str:

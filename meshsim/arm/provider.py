@@ -1,10 +1,12 @@
 """The simulated AKS resource provider: clusters, their PUTs and operations, mesh profiles.
 
-A PUT is validated (409 while an operation runs, then the revision rules of `rp`), answered at
-once with the goal state and `provisioningState: Updating`, and applied to the simulated
-cluster through its `on_revisions` callback when the operation ends. After a failed operation
-ARM keeps showing the requested goal with `provisioningState: Failed`, as real AKS does; the
-cluster keeps its old revisions, and a PUT of the same goal is allowed and runs again.
+A PUT is validated (412 on a stale If-Match, 409 while an operation runs, then the revision
+rules of `rp` and the pool counts of `changes`), answered at once with the goal state and
+`provisioningState: Updating`, and applied to the simulated cluster through its
+`on_revisions` callback when the operation ends. After a failed operation ARM keeps showing
+the requested goal with `provisioningState: Failed`, as real AKS does; the cluster keeps its
+old revisions, and a PUT of the same goal is allowed and runs again. `change` is another
+tool's write (tags, pool counts), now or right after the cluster's next GET.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
+from collections import deque
 
-from meshsim.arm import bodies
+from meshsim.arm import bodies, changes
+from meshsim.arm.changes import ClusterChange
 from meshsim.arm.operations import Operation, Operations
 from meshsim.arm.rp import (
     JSON,
@@ -41,6 +44,8 @@ class ResourceProvider:
         self._clusters: dict[tuple[str, str, str], Cluster] = {}
         self._lock = threading.RLock()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Other tools' writes waiting for the cluster's next GET, by cluster key.
+        self._after_get: dict[tuple[str, str, str], deque[ClusterChange]] = {}
 
     def add(self, cluster: Cluster) -> None:
         with self._lock:
@@ -63,21 +68,57 @@ class ResourceProvider:
             )
         return found
 
+    def find(self, name: str, resource_group: str | None = None,
+             subscription_id: str | None = None) -> Cluster:
+        """The one cluster called `name` (in that group and subscription, when given)."""
+        wanted = (subscription_id, resource_group, name)
+        found = [c for c in self.clusters()
+                 if all(w is None or w.lower() == k for w, k in zip(wanted, c.key, strict=True))]
+        if len(found) != 1:
+            raise RpError(404 if not found else 400, "NotFound" if not found else "Ambiguous",
+                          f"{len(found)} clusters match '{name}'; give resourceGroup and "
+                          "subscriptionId.")
+        return found[0]
+
     def render(self, c: Cluster) -> JSON:
+        """What a GET of the cluster answers. A change queued for after the next GET lands
+        right after this read, so the reader holds an eTag that is already stale."""
         with self._lock:
-            return bodies.managed_cluster(c)
+            body = bodies.managed_cluster(c)
+            queued = self._after_get.get(c.key)
+            if queued:
+                self._apply_queued(c, queued.popleft())
+            return body
+
+    def change(self, c: Cluster, change: ClusterChange, after_next_get: bool = False) -> None:
+        """Another tool's finished write; 409 while an operation runs, as ARM would answer."""
+        with self._lock:
+            changes.check(c, change)
+            if after_next_get:
+                self._after_get.setdefault(c.key, deque()).append(change)
+                return
+            self._check_idle(c)
+            changes.apply(c, change)
+
+    def _apply_queued(self, c: Cluster, change: ClusterChange) -> None:
+        try:
+            self._check_idle(c)
+            changes.apply(c, change)
+        except RpError as exc:  # the other tool was refused: nothing changes
+            log.warning("queued change of %s not applied: %s", c.name, exc.message)
 
     def put(self, c: Cluster, body: JSON, if_match: str | None) -> tuple[JSON, Operation]:
         """Validate and accept a PUT and start its operation (called on the event loop)."""
         with self._lock:
-            _check_if_match(c, if_match)
+            changes.check_if_match(c, if_match)
             self._check_idle(c)
             profile = requested_profile(c.mesh_profile, body)
             check_profile(self.catalogue, c, profile)
+            carried = changes.carried_by_put(c, body)
+            changes.check(c, carried)
             c.mesh_profile = profile
-            c.tags = dict(body.get("tags") or {})
+            changes.apply(c, carried)  # and new eTags
             c.provisioning_state = "Updating"
-            c.etag = str(uuid.uuid4())
             op = self.operations.start(c.key, c.subscription_id, c.location, c.revisions)
             c.operation_id = op.id
             self._schedule(op)
@@ -152,14 +193,3 @@ def _apply(c: Cluster, revisions: list[str]) -> JSON | None:
         return {"code": "InternalOperationError", "message": f"Reconciling the mesh failed: {exc}"}
     return None
 
-
-def _check_if_match(c: Cluster, if_match: str | None) -> None:
-    if if_match is None or if_match.strip() == "*":
-        return
-    if if_match.strip().strip('"') != c.etag:
-        raise RpError(
-            412,
-            "PreconditionFailed",
-            f"Operation failed: the eTag '{if_match}' does not match the current eTag "
-            f"'{c.etag}' of managed cluster '{c.name}'.",
-        )

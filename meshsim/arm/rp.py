@@ -3,6 +3,8 @@
 A cluster's `serviceMeshProfile` is the goal state ARM shows; `applied` is what the simulated
 cluster runs, changed only when an operation succeeds. Transitions follow aks-arm.md §5:
 `[a]` -> `[a, b]` when `b` is an allowed, compatible upgrade of `a`; `[a, b]` -> `[a]` or `[b]`.
+Which upgrades are allowed follows istio-upgrade.md (azure-aks-docs @ 61e1d558): n+1 or n+2
+from a supported revision, only the lowest supported compatible one from an unsupported one.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from meshsim.arm.credentials import EntraProfile
 
 JSON = dict[str, Any]
 MAX_REVISIONS = 2
@@ -62,6 +67,23 @@ def profile_revisions(profile: JSON) -> list[str]:
     return list((profile.get("istio") or {}).get("revisions") or [])
 
 
+def new_etag() -> str:
+    """AKS eTags are GUIDs (use-etags.md: `"eTag": "5e5ffdce-356b-431b-b050-81b45eef2a12"`)."""
+    return str(uuid.uuid4())
+
+
+@dataclass
+class AgentPool:
+    name: str
+    count: int
+    mode: str = "System"  # "System" pools need at least one node, "User" pools may have none
+    etag: str = field(default_factory=new_etag)
+
+
+def default_pools() -> list[AgentPool]:
+    return [AgentPool("nodepool1", 3)]
+
+
 @dataclass
 class Cluster:
     subscription_id: str
@@ -78,8 +100,11 @@ class Cluster:
     kube_token: str = "meshsim-cluster-user"
     provisioning_state: str = "Succeeded"
     tags: dict[str, str] = field(default_factory=dict)
-    etag: str = field(default_factory=lambda: str(uuid.uuid4()))
+    pools: list[AgentPool] = field(default_factory=default_pools)
+    etag: str = field(default_factory=new_etag)
     operation_id: str | None = None  # the running operation, if any
+    entra: EntraProfile | None = None  # Entra ID integration (meshsim/arm/credentials.py)
+    oidc_issuer_url: str | None = None  # the OIDC issuer workload identity trusts
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -97,15 +122,27 @@ def cluster_key(subscription_id: str, resource_group: str, name: str) -> tuple[s
 
 
 def available_upgrades(catalogue: Catalogue, revision: str, kubernetes_version: str) -> list[str]:
-    """Upgrades of `revision` that are supported and compatible with the cluster's version."""
+    """What `meshUpgradeProfiles` offers a cluster on `revision` (istio-upgrade.md): its n+1
+    and n+2 that are supported and compatible with the cluster's Kubernetes version; from an
+    unsupported revision only the lowest newer one that is supported and compatible (none when
+    the cluster's version fits none of them: the cluster must be upgraded first)."""
     info = catalogue.get(revision)
     if info is None:
         return []
+    if not info.supported:
+        return _lowest_supported_after(catalogue, revision, kubernetes_version)
     return [
         name
         for name in info.upgrades
         if is_supported(catalogue, name) and catalogue.compatible(name, kubernetes_version)
     ]
+
+
+def _lowest_supported_after(catalogue: Catalogue, revision: str, k8s: str) -> list[str]:
+    names = [i.name for i in catalogue.ordered()]
+    newer = names[names.index(revision) + 1 :]
+    fits = [n for n in newer if is_supported(catalogue, n) and catalogue.compatible(n, k8s)]
+    return fits[:1]
 
 
 def is_supported(catalogue: Catalogue, name: str) -> bool:

@@ -2,7 +2,8 @@
 
 ARM matches paths case-insensitively and the SDK may send any api-version, so one catch-all
 route dispatches on regular expressions instead of aiohttp's case-sensitive router. Every call
-needs `Authorization: Bearer ...` (401 otherwise) and an `api-version` query parameter.
+needs a bearer token the tenant signed for ARM (meshsim/arm/auth.py; 401 otherwise) and an
+`api-version` query parameter.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshsim.arm import bodies
+from meshsim.arm import bodies, credentials
+from meshsim.arm.auth import check_token
 from meshsim.arm.provider import ResourceProvider
 from meshsim.arm.rp import JSON, RpError
+from meshsim.entra.tenant import Tenant
 
 Match = dict[str, str]
 Route = Callable[[ResourceProvider, web.Request, Match], Awaitable[web.Response]]
@@ -86,8 +89,14 @@ async def get_revision_profile(rp: ResourceProvider, _: web.Request, m: Match) -
     return _json(bodies.mesh_revision_profile(m["sub"], m["loc"], rp.catalogue))
 
 
-async def list_user_credential(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
-    return _json(bodies.user_credentials(rp.cluster(m["sub"], m["rg"], m["name"])))
+async def list_user_credential(rp: ResourceProvider, request: web.Request, m: Match
+                               ) -> web.Response:
+    c = rp.cluster(m["sub"], m["rg"], m["name"])
+    return _json(credentials.user_credentials(c, request.query.get("format")))
+
+
+async def list_admin_credential(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    return _json(credentials.admin_credentials(rp.cluster(m["sub"], m["rg"], m["name"])))
 
 
 async def get_operation(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
@@ -105,6 +114,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", _CLUSTER + "/meshupgradeprofiles", list_upgrade_profiles),
         ("GET", _CLUSTER + r"/meshupgradeprofiles/(?P<mode>[^/]+)", get_upgrade_profile),
         ("POST", _CLUSTER + "/listclusterusercredential", list_user_credential),
+        ("POST", _CLUSTER + "/listclusteradmincredential", list_admin_credential),
         ("GET", _LOCATION + "/meshrevisionprofiles", list_revision_profiles),
         ("GET", _LOCATION + r"/meshrevisionprofiles/(?P<mode>[^/]+)", get_revision_profile),
         ("GET", _LOCATION + r"/operations/(?P<op>[^/]+)", get_operation),
@@ -112,12 +122,14 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
 ]
 
 
-def handler(rp: ResourceProvider) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The catch-all aiohttp handler: auth, api-version, route, and RpError -> ARM error."""
+def handler(rp: ResourceProvider, tenant: Tenant
+            ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The catch-all aiohttp handler: the tenant's token, api-version, route, and RpError ->
+    ARM error."""
 
     async def dispatch(request: web.Request) -> web.Response:
         try:
-            _authenticate(request)
+            check_token(request.headers.get("Authorization"), tenant)
             if not request.query.get("api-version"):
                 raise RpError(
                     400,
@@ -146,27 +158,6 @@ def _route(method: str, path: str) -> tuple[Route, Match]:
             405, "HttpMethodNotAllowed", f"The HTTP method '{method}' is not supported at '{path}'."
         )
     raise RpError(404, "NotFound", f"No route registered for '{method} {path}'.")
-
-
-def _authenticate(request: web.Request) -> None:
-    header = request.headers.get("Authorization")
-    if header is None:
-        detail = "The 'Authorization' header is missing."
-    elif not header.startswith("Bearer ") or not header.removeprefix("Bearer ").strip():
-        detail = "The 'Authorization' header is provided in an invalid format."
-    else:
-        return
-    # A plain (non-claims) challenge: ARMChallengeAuthenticationPolicy passes the 401 through.
-    challenge = (
-        'Bearer authorization_uri="https://login.microsoftonline.com/common", '
-        'error="invalid_token", error_description="The authentication failed."'
-    )
-    raise RpError(
-        401,
-        "AuthenticationFailed",
-        f"Authentication failed. {detail}",
-        headers={"WWW-Authenticate": challenge},
-    )
 
 
 async def _body(request: web.Request) -> JSON:

@@ -1,7 +1,11 @@
 """The test CA that makes the simulated ARM an HTTPS endpoint the Azure SDK trusts.
 
 The SDK's bearer-token policy refuses plain http (aks-arm.md §2), so ARM is served over TLS
-with a `trustme` CA; clients pass the CA file as `connection_verify`.
+with a `trustme` CA; clients pass the CA file as `connection_verify`, or set
+REQUESTS_CA_BUNDLE to it (requests reads it whenever verification is on, which is how
+DefaultAzureCredential, which takes no CA of its own from the environment, trusts it). The same
+server context serves the Entra ID tenant and the Entra ID clusters' API servers: one CA for
+the whole simulated cloud.
 """
 
 from __future__ import annotations

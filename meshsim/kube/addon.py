@@ -1,6 +1,11 @@
 """The AKS Istio add-on's reconciler: one call makes the cluster's set of installed revisions
 equal to the one ARM was given (creating or removing every object of a revision), another
 rolls a revision to a new patch version, and `mirror_hpa` applies AKS's canary HPA rule.
+
+A revision's istiod gets its native-sidecar setting when it is rendered, by AKS's rule
+(catalogue `RevisionInfo.native_by_default`): the cluster's Kubernetes version, and whether
+the revision came by a fresh install or by an upgrade (a canary). `refresh_native` applies a
+Kubernetes upgrade to the revisions whose setting follows it.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from meshsim.catalogue import Catalogue, revision_key
+from meshsim.catalogue import Catalogue, NativeSidecars, revision_key
 from meshsim.kube.addon_objects import (
     INGRESS_MODES,
     INGRESS_NS,
@@ -20,11 +25,13 @@ from meshsim.kube.addon_objects import (
     gateway_service,
     injector_values,
     istiod_objects,
+    native_setting,
     pilot_image,
     proxy_image,
 )
 from meshsim.kube.controllers.base import CONFIGMAP, DEPLOYMENT, HPA, NAMESPACE, replace
 from meshsim.kube.controllers.gc import delete_cascade
+from meshsim.kube.inject import NATIVE_ENV
 from meshsim.kube.resources import by_kind
 from meshsim.kube.selectors import parse_label_selector
 from meshsim.kube.store import Obj, Store
@@ -50,19 +57,28 @@ def installed_version(store: Store, revision: str) -> str | None:
 
 
 def apply_revisions(store: Store, revisions: Sequence[str], catalogue: Catalogue,
-                    ingress_modes: Iterable[str] = INGRESS_MODES) -> None:
-    """Make the installed revisions (and ingress modes) exactly `revisions` (`modes`)."""
+                    ingress_modes: Iterable[str] = INGRESS_MODES, *,
+                    kubernetes_version: str = "1.30.6", by_upgrade: bool | None = None,
+                    native_preview: bool | None = None) -> None:
+    """Make the installed revisions (and ingress modes) exactly `revisions` (`modes`).
+    New revisions arrive `by_upgrade` (None: as AKS allows, the first revision of an empty
+    cluster is installed, the others come by upgrade); `native_preview` is the preview
+    feature flag's fixed native-sidecar choice, None without the flag."""
     modes = [m for m in INGRESS_MODES if m in set(ingress_modes)]
     with store.lock:
         if revisions:
             for ns in (SYSTEM_NS, INGRESS_NS):
                 _ensure_namespace(store, ns)
-        for revision in installed_revisions(store):
+        installed = installed_revisions(store)
+        for revision in installed:
             if revision not in revisions:
                 _remove_revision(store, revision)
-        for revision in revisions:
+        for i, revision in enumerate(sorted(revisions, key=revision_key)):
+            upgraded = by_upgrade if by_upgrade is not None else bool(installed or i)
+            native = native_preview if native_preview is not None else _native_default(
+                catalogue, revision, kubernetes_version, upgraded)
             version = installed_version(store, revision) or _catalogue_version(catalogue, revision)
-            for obj in istiod_objects(revision, version):
+            for obj in istiod_objects(revision, version, native_setting(revision, native)):
                 _create_missing(store, obj)
             for mode in INGRESS_MODES:
                 if mode in modes:
@@ -81,6 +97,34 @@ def apply_revisions(store: Store, revisions: Sequence[str], catalogue: Catalogue
             for ns in (SYSTEM_NS, INGRESS_NS):
                 if store.find(NAMESPACE, "", ns) is not None:
                     store.delete(NAMESPACE, "", ns)
+
+
+def _native_default(catalogue: Catalogue, revision: str, kubernetes_version: str,
+                    upgraded: bool) -> bool:
+    info = catalogue.get(revision)
+    return info is not None and info.native_by_default(kubernetes_version, upgraded)
+
+
+def refresh_native(store: Store, catalogue: Catalogue, kubernetes_version: str) -> None:
+    """After a cluster upgrade: revisions AKS enables "by mesh or cluster upgrade" get the
+    setting the new version calls for (their istiod pods roll); the others keep theirs."""
+    with store.lock:
+        for revision in installed_revisions(store):
+            info = catalogue.get(revision)
+            if info is None or info.native_sidecars is not NativeSidecars.ALWAYS:
+                continue
+            wanted = native_setting(revision, info.native_by_default(kubernetes_version, True))
+            _set_env(store, f"istiod-{revision}", NATIVE_ENV, wanted)
+
+
+def _set_env(store: Store, name: str, key: str, value: str | None) -> None:
+    deployment = store.get(DEPLOYMENT, SYSTEM_NS, name)
+    new = copy.deepcopy(deployment)
+    container = new["spec"]["template"]["spec"]["containers"][0]
+    env = [e for e in container.get("env") or () if e.get("name") != key]
+    container["env"] = env + ([{"name": key, "value": value}] if value is not None else [])
+    if new != deployment:
+        replace(store, DEPLOYMENT, new)
 
 
 def _catalogue_version(catalogue: Catalogue, revision: str) -> str:

@@ -12,12 +12,15 @@ from typing import Any
 
 import orjson
 
+from meshsim.catalogue import revision_key
+from meshsim.kube.inject import NATIVE_ENV
 from meshsim.kube.store import Obj
 
 SYSTEM_NS, INGRESS_NS = "aks-istio-system", "aks-istio-ingress"
 INGRESS_MODES = ("external", "internal")
 RELEASE = "azure-service-mesh-istio-discovery"
 FLUX_ID = "6602bb4d1c5a4b0001b8f5b5"
+AUTO_NATIVE_MINOR = 27  # istiod's default became "auto" (native on 1.33+ kubelets) in 1.27
 
 # Labels AKS's Helm (via Flux) release puts on the control plane's objects (community evidence).
 HELM_LABELS = {"app.kubernetes.io/managed-by": "Helm",
@@ -65,12 +68,21 @@ def _hpa(name: str, namespace: str, labels: dict[str, str]) -> Obj:
                          "type": "Utilization", "averageUtilization": 80}}}]}}
 
 
-def istiod_objects(revision: str, version: str) -> list[Obj]:
-    """Everything in aks-istio-system for `revision`, in creation order."""
+def native_setting(revision: str, enabled: bool) -> str | None:
+    """AKS's ENABLE_NATIVE_SIDECARS for `revision`: "true" to enable; "false" from 1.27, whose
+    istiod would otherwise pick native itself on 1.33 nodes; unset before 1.27."""
+    if enabled:
+        return "true"
+    return "false" if revision_key(revision)[1] >= AUTO_NATIVE_MINOR else None
+
+
+def istiod_objects(revision: str, version: str, native: str | None = None) -> list[Obj]:
+    """Everything in aks-istio-system for `revision`, in creation order; `native` is the
+    ENABLE_NATIVE_SIDECARS value istiod gets (None: not set)."""
     name = f"istiod-{revision}"
     labels = {"app": "istiod", "istio.io/rev": revision, "istio": "pilot", **HELM_LABELS}
     return [_mesh_configmap(revision), injector_configmap(revision, version),
-            _service(name, labels), _istiod_deployment(revision, version, labels),
+            _service(name, labels), _istiod_deployment(revision, version, labels, native),
             _hpa(name, SYSTEM_NS, labels), _mutating_webhook(revision),
             _validating_webhook(revision)]
 
@@ -90,7 +102,8 @@ def _service(name: str, labels: dict[str, str]) -> Obj:
             "status": {"loadBalancer": {}}}
 
 
-def _istiod_deployment(revision: str, version: str, labels: dict[str, str]) -> Obj:
+def _istiod_deployment(revision: str, version: str, labels: dict[str, str],
+                       native: str | None) -> Obj:
     pod_labels = {"app": "istiod", "istio.io/rev": revision, "istio": "istiod",
                   "sidecar.istio.io/inject": "false", "kubernetes.azure.com/managedby": "aks",
                   "install.operator.istio.io/owning-resource": "unknown",
@@ -104,7 +117,9 @@ def _istiod_deployment(revision: str, version: str, labels: dict[str, str]) -> O
                 {"name": "INJECTION_WEBHOOK_CONFIG_NAME",
                  "value": f"istio-sidecar-injector-{revision}-{SYSTEM_NS}"},
                 {"name": "VALIDATION_WEBHOOK_CONFIG_NAME",
-                 "value": f"istio-validator-{revision}-{SYSTEM_NS}"}],
+                 "value": f"istio-validator-{revision}-{SYSTEM_NS}"},
+                # the chart's `pilot.env`, where AKS sets its native-sidecar choice
+                *([{"name": NATIVE_ENV, "value": native}] if native is not None else [])],
         "ports": [{"containerPort": 8080, "protocol": "TCP"},
                   {"containerPort": 15010, "protocol": "TCP"},
                   {"containerPort": 15017, "protocol": "TCP"}],

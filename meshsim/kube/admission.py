@@ -1,18 +1,23 @@
 """Mutating admission for pod CREATE, as the API server runs it against Istio's webhooks.
 
-MutatingWebhookConfigurations are taken in name order and each webhook whose rules match
-`CREATE pods v1` and whose namespaceSelector/objectSelector match is "called": its
-`clientConfig.service` must exist and have a Ready endpoint (else `failurePolicy` decides), and
-the istiod behind it injects per its own rules (meshsim.kube.inject). More than one matching
-webhook is recorded as an overlap warning, as istioctl's webhook analyzer reports it.
+MutatingWebhookConfigurations are taken in name order and their webhooks in list order
+(apiserver `mutating_webhook_manager.go`), each matched against the object as the webhooks
+before it left it (`dispatcher.go`). A matching webhook whose rules cover `CREATE pods v1` is
+"called": its `clientConfig.service` must exist and have a Ready endpoint (else `failurePolicy`
+decides), and the istiod behind it injects per its own rules (meshsim.kube.inject), so a later
+match re-injects what an earlier one did. More than one call is recorded as an overlap
+warning, as istioctl's webhook analyzer reports it. `reinvocationPolicy: IfNeeded` is not
+modelled: every Istio webhook AKS and istioctl render says `Never`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from meshsim.kube.inject import STATUS, Injector, inject, inject_required
+from meshsim.kube.inject import NATIVE_ENV, Injector, inject, inject_required, istiod_native
 from meshsim.kube.resources import ResourceType, by_kind
 from meshsim.kube.selectors import LabelSelector, from_structured, matches, structured_matches
 from meshsim.kube.store import APIError, Obj, Store
@@ -25,20 +30,26 @@ CONFIGMAP = by_kind("ConfigMap")
 
 
 class IstioAdmission:
-    """A Store admission hook; `warnings` lists pods that more than one webhook matched."""
+    """A Store admission hook; `warnings` lists pods that more than one webhook was called for.
+    `kubelet_version` gives the nodes' Kubernetes version (istiod's native-sidecar "auto")."""
 
-    def __init__(self) -> None:
+    def __init__(self, kubelet_version: Callable[[], str] = lambda: "1.30.6") -> None:
         self.warnings: list[Obj] = []
+        self.kubelet_version = kubelet_version
         self._lock = threading.Lock()
 
     def __call__(self, store: Store, rt: ResourceType, obj: Obj) -> Obj:
         if rt.kind != "Pod":
             return obj
-        matched = matching_webhooks(store, obj)
-        if len(matched) > 1:
-            self._warn(obj, [f"{cfg}/{hook['name']}" for cfg, hook in matched])
-        for _, hook in matched:
-            obj = call_webhook(store, hook, obj)
+        ns = store.find(NAMESPACE, "", obj["metadata"].get("namespace", "default"))
+        ns_labels = (ns or {}).get("metadata", {}).get("labels") or {}
+        called = []
+        for cfg, hook, ns_sel, obj_sel in _pod_create_hooks(store):
+            if matches(ns_sel, ns_labels) and matches(obj_sel, obj["metadata"].get("labels")):
+                called.append(f"{cfg}/{hook['name']}")
+                obj = call_webhook(store, hook, obj, self.kubelet_version())
+        if len(called) > 1:
+            self._warn(obj, called)
         return obj
 
     def _warn(self, pod: Obj, names: list[str]) -> None:
@@ -50,25 +61,18 @@ class IstioAdmission:
             self.warnings.append(warning)
 
 
-def matching_webhooks(store: Store, pod: Obj) -> list[tuple[str, Obj]]:
-    """(configuration name, webhook) pairs the API server would call, in call order."""
-    ns = store.find(NAMESPACE, "", pod["metadata"].get("namespace", "default"))
-    ns_labels = (ns or {}).get("metadata", {}).get("labels") or {}
-    pod_labels = pod["metadata"].get("labels") or {}
-    configs = sorted(store.list(MWC), key=lambda c: c["metadata"]["name"])
-    out = []
-    for cfg in configs:
-        for hook, ns_sel, obj_sel in _pod_create_hooks(cfg):
-            if matches(ns_sel, ns_labels) and matches(obj_sel, pod_labels):
-                out.append((cfg["metadata"]["name"], hook))
-    return out
-
-
 ParsedHook = tuple[Obj, LabelSelector, LabelSelector]
 _PARSED: dict[int, tuple[Obj, list[ParsedHook]]] = {}
 
 
-def _pod_create_hooks(cfg: Obj) -> list[ParsedHook]:
+def _pod_create_hooks(store: Store) -> Iterator[tuple[str, Obj, LabelSelector, LabelSelector]]:
+    """Every pod-CREATE webhook, configurations sorted by name, webhooks in their order."""
+    for cfg in sorted(store.list(MWC), key=lambda c: c["metadata"]["name"]):
+        for hook, ns_sel, obj_sel in _parsed(cfg):
+            yield cfg["metadata"]["name"], hook, ns_sel, obj_sel
+
+
+def _parsed(cfg: Obj) -> list[ParsedHook]:
     """A configuration's pod-CREATE webhooks with parsed selectors, parsed once per stored
     version (stored dicts are never changed in place, so identity marks a version)."""
     hit = _PARSED.get(id(cfg))
@@ -93,7 +97,7 @@ def _has(values: Any, wanted: str) -> bool:
     return bool(values) and (wanted in values or "*" in values or "*/*" in values)
 
 
-def call_webhook(store: Store, hook: Obj, pod: Obj) -> Obj:
+def call_webhook(store: Store, hook: Obj, pod: Obj, kubelet_version: str = "1.30.6") -> Obj:
     client = hook.get("clientConfig") or {}
     ref = client.get("service")
     if ref is None:
@@ -102,12 +106,11 @@ def call_webhook(store: Store, hook: Obj, pod: Obj) -> Obj:
     service = store.find(SERVICE, ns, name)
     if service is None:
         return _failed(hook, pod, f'service "{name}" not found')
-    if not ready_endpoints(store, service):
+    endpoints = ready_endpoints(store, service)
+    if not endpoints:
         return _failed(hook, pod, f'no endpoints available for service "{name}"')
-    injector = injector_for(store, service)
-    if injector is None:  # not an istiod: a webhook that allows the pod unchanged
-        return pod
-    if STATUS in (pod["metadata"].get("annotations") or {}) or not inject_required(injector, pod):
+    injector = injector_for(store, service, endpoints[0], kubelet_version)
+    if injector is None or not inject_required(injector, pod):  # not an istiod: pod unchanged
         return pod
     return inject(injector, pod)
 
@@ -126,8 +129,10 @@ def _ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def injector_for(store: Store, service: Obj) -> Injector | None:
-    """The revision behind `istiod-<rev>` and its injector ConfigMap."""
+def injector_for(store: Store, service: Obj, istiod: Obj | None = None,
+                 kubelet_version: str = "1.30.6") -> Injector | None:
+    """The revision behind `istiod-<rev>`: its injector ConfigMap, and the native-sidecar
+    setting the serving istiod pod (`istiod`) was started with."""
     meta = service["metadata"]
     revision = (meta.get("labels") or {}).get("istio.io/rev")
     if revision is None:
@@ -136,7 +141,17 @@ def injector_for(store: Store, service: Obj) -> Injector | None:
     configmap = store.find(CONFIGMAP, meta["namespace"], f"istio-sidecar-injector{suffix}")
     if configmap is None:
         return None
-    return Injector.from_configmap(configmap, meta["namespace"], revision)
+    injector = Injector.from_configmap(configmap, meta["namespace"], revision)
+    native = istiod_native(_env(istiod, NATIVE_ENV), injector.minor, kubelet_version)
+    return dataclasses.replace(injector, native=native) if native else injector
+
+
+def _env(pod: Obj | None, name: str) -> str | None:
+    for container in ((pod or {}).get("spec") or {}).get("containers") or ():
+        for var in container.get("env") or ():
+            if var.get("name") == name:
+                return str(var.get("value", ""))
+    return None
 
 
 def _failed(hook: Obj, pod: Obj, reason: str) -> Obj:

@@ -6,6 +6,7 @@ served over HTTP by `meshsim.kube.server.make_app` plus the `/_sim/kube/...` con
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from meshsim.faults import Faults
 from meshsim.kube import addon
 from meshsim.kube.addon_objects import INGRESS_MODES
 from meshsim.kube.admission import IstioAdmission
+from meshsim.kube.auth import ClusterAuth
 from meshsim.kube.controllers.base import POD
 from meshsim.kube.controllers.manager import Controllers
 from meshsim.kube.controllers.pods import FAULT_KINDS, PodFaults, pod_revision
@@ -32,33 +34,39 @@ from meshsim.kube.store import Obj, Store
 class KubeSim:
     def __init__(self, clock: SimClock, catalogue: Catalogue | None = None,
                  faults: Faults | None = None, seed: int = 0,
-                 pod_start_seconds: float = 2.0) -> None:
+                 pod_start_seconds: float = 2.0, kubernetes_version: str = "1.30.6") -> None:
         self.clock = clock
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         self.faults = faults if faults is not None else Faults()
         self.pod_faults = PodFaults()
         self.store = Store(clock)
-        self.admission = IstioAdmission()
+        self.admission = IstioAdmission(lambda: self.kubernetes_version)
         self.store.admission.extend([apply_defaults, self.admission])
         self.controllers = Controllers(self.store, clock, self.pod_faults, seed, pod_start_seconds)
         self.ingress_modes: tuple[str, ...] = INGRESS_MODES
-        self.cluster_name, self.kubernetes_version = "aks-sandbox", "1.30.6"
+        self.cluster_name, self.kubernetes_version = "aks-sandbox", kubernetes_version
+        # The IstioNativeSidecarModePreview feature flag's fixed choice; None: AKS's rule.
+        self.native_sidecar_preview: bool | None = None
         self.rng = random.Random(seed)
         self._runner: AsyncRunner | None = None
         self._simloop: runtime.SimLoop | None = None
         self.port: int | None = None
+        self.scheme = "http"  # https when served with TLS (an Entra ID cluster)
         self.request_log = RequestLog()
 
     # ---- lifecycle ---------------------------------------------------------------------
-    def start(self, simloop: runtime.SimLoop, port: int = 0) -> int:
-        """Serve the API (plus control routes) and run the controllers on `simloop`."""
+    def start(self, simloop: runtime.SimLoop, port: int = 0, *, auth: ClusterAuth | None = None,
+              ssl_context: ssl.SSLContext | None = None) -> int:
+        """Serve the API (plus control routes) and run the controllers on `simloop`; with
+        `auth` and `ssl_context`, as an Entra ID cluster's API server (meshsim/kube/auth.py)."""
         from meshsim.kube.control import extra_routes
         from meshsim.kube.server import make_app
 
         self.start_controllers(simloop)
-        app = make_app(self.store, self.faults, self.request_log)
+        app = make_app(self.store, self.faults, self.request_log, auth=auth)
         extra_routes(app, self)
-        self.port = simloop.serve(app, port)
+        self.scheme = "http" if ssl_context is None else "https"
+        self.port = simloop.serve(app, port, ssl_context=ssl_context)
         return self.port
 
     def start_controllers(self, simloop: runtime.SimLoop) -> None:
@@ -75,7 +83,7 @@ class KubeSim:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("KubeSim is not started")
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def write_kubeconfig(self, path: str | Path, context: str = "aks-sandbox") -> Path:
         config = {
@@ -89,11 +97,21 @@ class KubeSim:
         return target
 
     # ---- the add-on --------------------------------------------------------------------
-    def set_revisions(self, revisions: Sequence[str],
-                      ingress_modes: Iterable[str] | None = None) -> None:
+    def set_revisions(self, revisions: Sequence[str], ingress_modes: Iterable[str] | None = None,
+                      *, by_upgrade: bool | None = None) -> None:
+        """What the add-on does when ARM's revisions change. New revisions come `by_upgrade`
+        (None: the first one of an empty cluster is installed, the others are upgrades), which
+        with the Kubernetes version decides their native sidecars."""
         if ingress_modes is not None:
             self.ingress_modes = tuple(ingress_modes)
-        addon.apply_revisions(self.store, revisions, self.catalogue, self.ingress_modes)
+        addon.apply_revisions(self.store, revisions, self.catalogue, self.ingress_modes,
+                              kubernetes_version=self.kubernetes_version, by_upgrade=by_upgrade,
+                              native_preview=self.native_sidecar_preview)
+
+    def set_kubernetes_version(self, version: str) -> None:
+        """A cluster upgrade: revisions AKS re-evaluates on one get their native setting."""
+        self.kubernetes_version = version
+        addon.refresh_native(self.store, self.catalogue, version)
 
     def revisions(self) -> list[str]:
         return addon.installed_revisions(self.store)

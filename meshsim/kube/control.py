@@ -10,6 +10,8 @@ overlap warnings. Bodies and answers are JSON.
     PUT    /_sim/kube/revisions                        {"revisions": [...], "ingress": [...]}
     POST   /_sim/kube/revisions/{revision}/patch       {"version": "1.22.6"}
     GET    /_sim/kube/admission-warnings
+    POST   /_sim/kube/evict                            {"namespace": "shop", "name": "web-x",
+                                                        "resource": "memory"}  (optional)
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from meshsim.kube.controllers.eviction import THRESHOLDS, evict_pod
 from meshsim.kube.controllers.pods import FAULT_KINDS
+from meshsim.kube.store import APIError
 
 if TYPE_CHECKING:
     from meshsim.kube.cluster import KubeSim
@@ -35,6 +39,7 @@ def extra_routes(app: web.Application, sim: KubeSim) -> None:
     app.router.add_put("/_sim/kube/revisions", routes.put_revisions)
     app.router.add_post("/_sim/kube/revisions/{revision}/patch", routes.bump_patch)
     app.router.add_get("/_sim/kube/admission-warnings", routes.warnings)
+    app.router.add_post("/_sim/kube/evict", routes.evict)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -101,3 +106,20 @@ class _Routes:
 
     async def warnings(self, _: web.Request) -> web.Response:
         return web.json_response(self.sim.admission_warnings)
+
+    async def evict(self, request: web.Request) -> web.Response:
+        """The kubelet evicts a running pod under node pressure (Failed, reason Evicted)."""
+        body = await _body(request)
+        namespace, name = body.get("namespace"), body.get("name")
+        resource = body.get("resource", "memory")
+        if not isinstance(namespace, str) or not isinstance(name, str):
+            return _bad('body needs {"namespace": "...", "name": "<pod>"}')
+        if resource not in THRESHOLDS:
+            return _bad(f"unknown resource {resource!r}; known: {', '.join(THRESHOLDS)}")
+        try:
+            pod = evict_pod(self.sim.store, self.sim.clock, namespace, name, resource)
+        except APIError as exc:
+            return web.json_response({"error": exc.message}, status=exc.code)
+        status = pod["status"]
+        return web.json_response({"namespace": namespace, "name": name, "phase": status["phase"],
+                                  "reason": status["reason"], "message": status["message"]})

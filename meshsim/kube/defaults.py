@@ -66,6 +66,36 @@ def _daemonset(obj: Obj) -> None:
         strategy.setdefault("rollingUpdate", {"maxSurge": 0, "maxUnavailable": 1})
 
 
+def _job(obj: Obj) -> None:
+    """SetDefaults_Job (1.30): one pod to one completion unless told otherwise."""
+    spec = obj.setdefault("spec", {})
+    if "completions" not in spec and "parallelism" not in spec:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 2147483647 if "backoffLimitPerIndex" in spec else 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("manualSelector", False)
+    spec.setdefault("podReplacementPolicy",
+                    "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    _job_template(spec)
+
+
+def _cronjob(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    _job_template(spec.setdefault("jobTemplate", {}).setdefault("spec", {}))
+
+
+def _job_template(job_spec: Obj) -> None:
+    template = job_spec.setdefault("template", {})
+    template.setdefault("metadata", {})
+    _pod_spec(template.setdefault("spec", {}))
+
+
 def _pod_spec(spec: Obj) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -123,5 +153,6 @@ def _webhooks(obj: Obj) -> None:
 _DEFAULTERS: dict[str, Any] = {
     "Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset,
     "ReplicaSet": _workload, "Pod": _pod, "MutatingWebhookConfiguration": _webhooks,
+    "Job": _job, "CronJob": _cronjob,
     "ValidatingWebhookConfiguration": _webhooks,
 }

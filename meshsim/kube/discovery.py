@@ -19,6 +19,11 @@ SERVER_ADDRESS = {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}
 CREATE_ONLY = {"SelfSubjectAccessReview"}
 
 
+def server_minor() -> int:
+    """The minor version served, for behaviour that changed between releases."""
+    return int(GIT_VERSION.lstrip("v").split(".")[1])
+
+
 def version() -> Obj:
     major, minor, _ = GIT_VERSION.lstrip("v").split(".")
     return {"major": major, "minor": minor, "gitVersion": GIT_VERSION,

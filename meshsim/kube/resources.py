@@ -52,6 +52,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _rt("apps", "v1", "statefulsets", "StatefulSet", short=("sts",), cats=("all",)),
     _rt("apps", "v1", "daemonsets", "DaemonSet", short=("ds",), cats=("all",)),
     _rt("apps", "v1", "replicasets", "ReplicaSet", short=("rs",), cats=("all",)),
+    _rt("batch", "v1", "jobs", "Job", cats=("all",)),
+    _rt("batch", "v1", "cronjobs", "CronJob", short=("cj",), cats=("all",)),
     _rt("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
         "MutatingWebhookConfiguration", False, status=False),
     _rt("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",

@@ -6,13 +6,17 @@ the cluster starts steady: all pods Running and Ready.
   namespaces on the revision label and on a `prod-stable` tag, a StatefulSet, a DaemonSet,
   an `istio-injection=enabled` namespace (ignored by the add-on) and kube-system.
 - `large`: 20,000 pods in 2,000 namespaces on two revisions, a tag and two patch versions.
+- `brownfield`: a production cluster as years of people leave it (see `brownfield`).
 """
 
 from __future__ import annotations
 
-from meshsim.kube import addon
+from datetime import date
+
+from meshsim.kube import addon, batch
 from meshsim.kube.addon_objects import SYSTEM_NS
 from meshsim.kube.cluster import KubeSim
+from meshsim.kube.resources import by_kind
 from meshsim.kube.store import Obj
 from meshsim.kube.tags import tag_webhook
 
@@ -165,3 +169,69 @@ def _large_batch(sim: KubeSim, indexes: range) -> None:
             namespace(sim, ns, {REV: rev} if rev else {})
             sim.create(deployment(ns, "api", f"contoso.azurecr.io/team-{i:04d}/api:1.0.{i % 7}", 6))
             sim.create(deployment(ns, "worker", f"contoso.azurecr.io/team-{i:04d}/worker:1.0.0", 4))
+
+
+BROWNFIELD_REVISION, BROWNFIELD_KUBERNETES = "asm-1-27", "1.33.2"
+BROWNFIELD_DAY = date(2026, 4, 28)  # the AKS calendar then: asm-1-27, -28 and -29 supported
+# Namespaces another team owns: a platform team lists them under the bot's namespaces.exclude.
+BROWNFIELD_OUT_OF_SCOPE = ("partner",)
+
+
+def brownfield(sim: KubeSim) -> None:
+    """A lived-in production cluster on Kubernetes 1.33, on asm-1-27 since an upgrade done by
+    hand (so its sidecars are classic; asm-1-29 would bring native ones):
+
+    - `prod-stable` serves `payments`; `prod-canary`, left from that upgrade, still serves
+      `orders` (in scope) and `partner` (another team's, out of the bot's scope);
+    - a `default` tag made with istioctl, through which `legacy` (istio-injection=enabled)
+      gets its sidecars;
+    - in `batch`: finished Job pods (Succeeded), a CronJob, and a Job whose classic sidecar
+      keeps its pod running after the app is done, as Istio Job pods do;
+    - an evicted `payments-api` pod (Failed, reason Evicted) left for pod GC;
+    - crash-looping workloads without a sidecar: one in `payments`, one in
+      `gatekeeper-system`.
+    """
+    rev = BROWNFIELD_REVISION
+    sim.cluster_name, sim.kubernetes_version = "aks-brownfield", BROWNFIELD_KUBERNETES
+    sim.controllers.minor = int(BROWNFIELD_KUBERNETES.split(".")[1])
+    with sim.settled():
+        _kube_system(sim)
+        namespace(sim, "default")
+        sim.set_revisions([rev], ("external", "internal"), by_upgrade=True)
+        sim.create(shared_meshconfig(rev))
+        for tag in ("prod-stable", "prod-canary", "default"):
+            set_tag(sim, tag, rev)
+        for ns, labels in (("payments", {REV: "prod-stable"}), ("orders", {REV: "prod-canary"}),
+                           ("partner", {REV: "prod-canary"}),
+                           ("legacy", {"istio-injection": "enabled"}), ("batch", {REV: rev}),
+                           ("gatekeeper-system", {})):
+            namespace(sim, ns, labels)
+        sim.create(deployment("payments", "payments-api",
+                              "contoso.azurecr.io/payments-api:3.2.0", 3))
+        sim.create(deployment("orders", "orders-api", "contoso.azurecr.io/orders-api:2.0.1", 2))
+        sim.create(deployment("partner", "partner-api", "fabrikam.azurecr.io/partner:7.1", 1))
+        sim.create(deployment("legacy", "legacy-app", "contoso.azurecr.io/legacy:0.9.3", 1))
+        for name in ("report-29110900", "report-29110960"):
+            sim.create(batch.job("batch", name, "contoso.azurecr.io/report:1.4", run_seconds=0,
+                                 quits_proxy=True))
+        sim.create(batch.cronjob("batch", "report", "0 * * * *", "contoso.azurecr.io/report:1.4",
+                                 run_seconds=30, quits_proxy=True))
+        sim.create(batch.job("batch", "reindex", "contoso.azurecr.io/search-reindex:5.0",
+                             run_seconds=0))
+        sim.create(_crashing(deployment("payments", "payments-exporter",
+                                        "contoso.azurecr.io/exporter:0.3", 1)))
+        sim.create(_crashing(deployment("gatekeeper-system", "gatekeeper-audit",
+                                        "mcr.microsoft.com/oss/open-policy-agent/gatekeeper:"
+                                        "v3.17.1", 1)))
+    pod = next(p for p in sim.store.list(by_kind("Pod"), "payments")
+               if p["metadata"]["name"].startswith("payments-api-"))
+    batch.evict(sim, "payments", pod["metadata"]["name"])
+    sim.settle()
+
+
+def _crashing(body: Obj) -> Obj:
+    """No sidecar, and an app that exits at once: CrashLoopBackOff, unrelated to the mesh."""
+    template = body["spec"]["template"]
+    template["metadata"]["labels"]["sidecar.istio.io/inject"] = "false"
+    template["metadata"]["annotations"] = {batch.CRASHLOOP: "true"}
+    return body

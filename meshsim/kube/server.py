@@ -18,6 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from meshsim.faults import Faults, Handler, add_fault_routes, fault_middleware
 from meshsim.kube import discovery
+from meshsim.kube.auth import ANONYMOUS, ClusterAuth, Decision, User, request_user
 from meshsim.kube.openapi import OpenAPIDocs
 from meshsim.kube.requestinfo import Authorizer, RequestAttributes, RequestLog, parse
 from meshsim.kube.resources import lookup
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ATTRS = web.RequestKey("attrs", RequestAttributes)
 RECORDED = web.RequestKey("recorded", bool)
+USER = web.RequestKey("user", User)
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
            405: "MethodNotAllowed", 406: "NotAcceptable", 409: "Conflict", 410: "Expired",
            415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests",
@@ -38,16 +40,22 @@ SHAPES = {"collection": {"list", "watch", "create", "deletecollection"},
 
 
 def make_app(store: Store, faults: Faults, request_log: RequestLog | None = None,
-             authorizer: Authorizer | None = None) -> web.Application:
+             authorizer: Authorizer | None = None, auth: ClusterAuth | None = None
+             ) -> web.Application:
     """The API server app; `authorizer(attrs)` (default: allow all) decides every resource
-    request (403 Forbidden when False) and answers SelfSubjectAccessReviews."""
+    request (403 Forbidden when False) and answers SelfSubjectAccessReviews. With `auth` (an
+    Entra ID cluster), every request but the control API's is authenticated first (401) and
+    authorized as its user (meshsim/kube/auth.py)."""
     requests = request_log if request_log is not None else RequestLog()
-    app = web.Application(client_max_size=64 * 2**20, middlewares=[
-        _record_middleware(requests), fault_middleware(faults, status_body), _status_middleware])
+    middlewares = [_record_middleware(requests), fault_middleware(faults, status_body),
+                   _status_middleware]
+    if auth is not None:
+        middlewares.append(_auth_middleware(auth))
+    app = web.Application(client_max_size=64 * 2**20, middlewares=middlewares)
     app.on_response_prepare.append(_recorder(requests))
     add_fault_routes(app, faults)
     _add_request_log_routes(app, requests)
-    api = KubeAPI(store, authorizer)
+    api = KubeAPI(store, authorizer, auth)
     for path in ("/healthz", "/readyz", "/livez"):
         app.router.add_get(path, _ok)
     app.router.add_get("/version", _version)
@@ -66,10 +74,19 @@ def status_body(code: int) -> bytes:
 
 
 class KubeAPI:
-    def __init__(self, store: Store, authorizer: Authorizer | None) -> None:
+    def __init__(self, store: Store, authorizer: Authorizer | None,
+                 auth: ClusterAuth | None = None) -> None:
         self.resources = Resources(store)
         self.authorizer = authorizer
+        self.auth = auth
         self.openapi_docs = OpenAPIDocs()
+
+    def decide(self, request: web.Request, attrs: RequestAttributes) -> Decision:
+        if self.authorizer is not None and not self.authorizer(attrs):
+            return Decision(False)
+        if self.auth is None:
+            return Decision(True)
+        return self.auth.authorize(request.get(USER, ANONYMOUS), attrs)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         attrs = request[ATTRS]
@@ -79,8 +96,9 @@ class KubeAPI:
         rt = lookup(attrs.api_group, attrs.resource)
         if rt is None or rt.version != attrs.api_version:
             raise _no_resource()
-        if self.authorizer is not None and not self.authorizer(attrs):
-            raise _forbidden(attrs)
+        decision = self.decide(request, attrs)
+        if not decision.allowed:
+            raise _forbidden(attrs, request.get(USER, ANONYMOUS).name, decision.reason)
         _check_shape(attrs, rt.namespaced, rt.has_status)
         if rt.kind == "SelfSubjectAccessReview":
             return await self.review(request)
@@ -92,10 +110,14 @@ class KubeAPI:
         spec = body.get("spec") if isinstance(body, dict) else None
         if not isinstance(spec, dict):
             raise APIError(422, "Invalid", "SelfSubjectAccessReview is invalid: spec: Required")
-        allowed = self.authorizer is None or self.authorizer(_review_attributes(spec))
+        decision = self.decide(request, _review_attributes(spec))
+        status: Obj = {"allowed": decision.allowed}
+        if decision.denied:
+            status["denied"] = True
+        if decision.reason:
+            status["reason"] = decision.reason
         answer = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                  "metadata": {"creationTimestamp": None}, "spec": spec,
-                  "status": {"allowed": allowed}}
+                  "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
         return json_response(orjson.dumps(answer), 201)
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -161,12 +183,14 @@ def _no_resource() -> APIError:
     return APIError(404, "NotFound", "the server could not find the requested resource")
 
 
-def _forbidden(attrs: RequestAttributes) -> APIError:
+def _forbidden(attrs: RequestAttributes, user: str = ANONYMOUS.name, reason: str = ""
+               ) -> APIError:
     where = f' in the namespace "{attrs.namespace}"' if attrs.namespace else " at the cluster scope"
     resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
-    return APIError(403, "Forbidden", f'{attrs.resource} is forbidden: User "system:anonymous" '
+    because = f": {reason}" if reason else ""  # the authorizer's words, as kubectl shows them
+    return APIError(403, "Forbidden", f'{attrs.resource} is forbidden: User "{user}" '
                     f'cannot {attrs.verb} resource "{resource}" in API group '
-                    f'"{attrs.api_group}"{where}',
+                    f'"{attrs.api_group}"{where}{because}',
                     {"name": attrs.name, "group": attrs.api_group, "kind": attrs.resource})
 
 
@@ -176,6 +200,18 @@ async def _ok(_: web.Request) -> web.Response:
 
 async def _version(_: web.Request) -> web.Response:
     return json_response(orjson.dumps(discovery.version()))
+
+
+def _auth_middleware(auth: ClusterAuth) -> Middleware:
+    """Authenticate every request but the control API's (meshsim/kube/auth.py)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/_sim/"):
+            request[USER] = request_user(auth, request)
+        return await handler(request)
+
+    return middleware
 
 
 @web.middleware

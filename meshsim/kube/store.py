@@ -20,6 +20,10 @@ from typing import Any
 import orjson
 
 from meshsim.clock import SimClock
+from meshsim.kube.errors import APIError as APIError
+from meshsim.kube.errors import group_suffix as _grp
+from meshsim.kube.errors import not_found as not_found
+from meshsim.kube.registry import prepare_create, validate_status_update
 from meshsim.kube.resources import ResourceType, by_kind
 from meshsim.kube.selectors import FieldSelector, LabelSelector, field_matches, matches
 
@@ -29,33 +33,11 @@ WatchCallback = Callable[[str, Obj], None]
 AdmissionHook = Callable[["Store", ResourceType, Obj], Obj]
 
 # Kinds whose spec changes bump metadata.generation, as their real registries do.
-GENERATION_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
+GENERATION_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
                     "HorizontalPodAutoscaler", "MutatingWebhookConfiguration",
                     "ValidatingWebhookConfiguration"}
 NOT_SPEC = {"metadata", "status", "apiVersion", "kind"}
 HISTORY = 200_000
-
-
-class APIError(Exception):
-    """An error the API server answers with a Status object."""
-
-    def __init__(self, code: int, reason: str, message: str, details: Obj | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
-
-    def status(self) -> Obj:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "details": self.details,
-                "code": self.code}
-
-
-def not_found(rt: ResourceType, name: str) -> APIError:
-    return APIError(404, "NotFound", f'{rt.plural}{_grp(rt)} "{name}" not found',
-                    {"name": name, "group": rt.group, "kind": rt.plural})
-
-
-def _grp(rt: ResourceType) -> str:
-    return f".{rt.group}" if rt.group else ""
 
 
 @dataclass(frozen=True)
@@ -190,6 +172,7 @@ class Store:
                 obj.setdefault("status", {"phase": "Active"})
             if rt.kind in GENERATION_KINDS:
                 meta["generation"] = 1
+            prepare_create(rt, obj)
             return self._put(rt, (ns, name), obj, "ADDED")
 
     def update(self, rt: ResourceType, obj: Obj, *, status_only: bool = False,
@@ -220,6 +203,7 @@ class Store:
             merged = dict(old)
             merged["status"] = new.get("status", {})
             merged["metadata"] = dict(old["metadata"])
+            validate_status_update(rt, old, merged)
             return merged
         merged = dict(new)
         meta = merged["metadata"] = dict(new["metadata"])

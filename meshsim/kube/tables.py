@@ -2,20 +2,22 @@
 
 kubectl asks for `application/json;as=Table;v=v1;g=meta.k8s.io` and prints the cells as
 given, so the columns (READY, STATUS, AGE, ...) are computed here, as the real server's
-printers do. Rows carry PartialObjectMetadata unless `includeObject=Object` is asked.
+printers do (meshsim.kube.printers). AGE follows the default columns and precedes the
+`-o wide` ones. Rows carry PartialObjectMetadata unless `includeObject=Object` is asked.
 """
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Callable
 from typing import Any
 
+from meshsim.kube import printers as p
+from meshsim.kube.printers import get as _get
+from meshsim.kube.printers import human_duration as human_duration
 from meshsim.kube.resources import ResourceType
 from meshsim.kube.store import Obj
 
-Cell = Callable[[Obj], Any]
+Cell = Callable[[Obj, float], Any]  # the object and the server's clock
 Column = tuple[str, str, Cell, int]  # name, type, getter, priority (1 = only with -o wide)
 
 
@@ -23,42 +25,17 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept and "g=meta.k8s.io" in accept
 
 
-def _get(obj: Obj, *path: str, default: Any = None) -> Any:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return default
-        obj = obj[key]
-    return obj
-
-
-def _pod_ready(pod: Obj) -> str:
-    statuses = _get(pod, "status", "containerStatuses", default=[]) or []
-    ready = sum(1 for s in statuses if s.get("ready"))
-    return f"{ready}/{len(_get(pod, 'spec', 'containers', default=[]) or [])}"
-
-
-def _pod_status(pod: Obj) -> str:
-    if _get(pod, "metadata", "deletionTimestamp"):
-        return "Terminating"
-    for status in _get(pod, "status", "containerStatuses", default=[]) or []:
-        reason = _get(status, "state", "waiting", "reason")
-        if reason:
-            return str(reason)
-    return str(_get(pod, "status", "reason") or _get(pod, "status", "phase") or "Pending")
-
-
-def _restarts(pod: Obj) -> int:
-    statuses = _get(pod, "status", "containerStatuses", default=[]) or []
-    return sum(int(s.get("restartCount", 0)) for s in statuses)
+def _f(getter: Callable[[Obj], Any]) -> Cell:
+    return lambda obj, _now: getter(obj)
 
 
 def _ratio(ready: str, total: str) -> Cell:
     path = total.split(".")
-    return lambda o: f"{_get(o, 'status', ready, default=0)}/{_get(o, *path, default=0)}"
+    return _f(lambda o: f"{_get(o, 'status', ready, default=0)}/{_get(o, *path, default=0)}")
 
 
 def _status(field: str) -> Cell:
-    return lambda o: _get(o, "status", field, default=0)
+    return _f(lambda o: _get(o, "status", field, default=0))
 
 
 def _images(obj: Obj) -> str:
@@ -66,51 +43,81 @@ def _images(obj: Obj) -> str:
     return ",".join(str(c.get("image", "")) for c in containers)
 
 
+def _job_spec_cells(path: tuple[str, ...]) -> list[Column]:
+    """CONTAINERS, IMAGES and SELECTOR of the Job spec at `path`, for `-o wide`."""
+    def spec(o: Obj) -> Obj:
+        return _get(o, *path, default={}) or {}
+    return [("Containers", "string", _f(lambda o: p.containers(
+                 _get(spec(o), "template", "spec", default={}) or {})[0]), 1),
+            ("Images", "string", _f(lambda o: p.containers(
+                _get(spec(o), "template", "spec", default={}) or {})[1]), 1),
+            ("Selector", "string", _f(lambda o: p.selector(spec(o).get("selector"))), 1)]
+
+
 COLUMNS: dict[str, list[Column]] = {
-    "Pod": [("Ready", "string", _pod_ready, 0), ("Status", "string", _pod_status, 0),
-            ("Restarts", "integer", _restarts, 0),
-            ("IP", "string", lambda o: _get(o, "status", "podIP", default="<none>"), 1),
-            ("Node", "string", lambda o: _get(o, "spec", "nodeName", default="<none>"), 1)],
+    "Pod": [("Ready", "string", _f(p.pod_ready), 0), ("Status", "string", _f(p.pod_status), 0),
+            ("Restarts", "string", p.pod_restarts, 0),
+            ("IP", "string", _f(lambda o: _get(o, "status", "podIP", default="<none>")), 1),
+            ("Node", "string", _f(lambda o: _get(o, "spec", "nodeName", default="<none>")), 1)],
     "Deployment": [("Ready", "string", _ratio("readyReplicas", "spec.replicas"), 0),
                    ("Up-to-date", "integer", _status("updatedReplicas"), 0),
                    ("Available", "integer", _status("availableReplicas"), 0),
-                   ("Images", "string", _images, 1)],
+                   ("Images", "string", _f(_images), 1)],
     "StatefulSet": [("Ready", "string", _ratio("readyReplicas", "spec.replicas"), 0),
-                    ("Images", "string", _images, 1)],
-    "ReplicaSet": [("Desired", "integer", lambda o: _get(o, "spec", "replicas", default=0), 0),
+                    ("Images", "string", _f(_images), 1)],
+    "ReplicaSet": [("Desired", "integer", _f(lambda o: _get(o, "spec", "replicas", default=0)), 0),
                    ("Current", "integer", _status("replicas"), 0),
                    ("Ready", "integer", _status("readyReplicas"), 0)],
     "DaemonSet": [("Desired", "integer", _status("desiredNumberScheduled"), 0),
                   ("Ready", "integer", _status("numberReady"), 0),
                   ("Up-to-date", "integer", _status("updatedNumberScheduled"), 0),
                   ("Available", "integer", _status("numberAvailable"), 0)],
-    "Namespace": [("Status", "string", lambda o: _get(o, "status", "phase", default=""), 0)],
-    "Service": [("Type", "string", lambda o: _get(o, "spec", "type", default="ClusterIP"), 0),
-                ("Cluster-IP", "string", lambda o: _get(o, "spec", "clusterIP", default=""), 0)],
-    "ConfigMap": [("Data", "integer", lambda o: len(o.get("data") or {}), 0)],
+    "Job": [("Status", "string", _f(p.job_status), 0),
+            ("Completions", "string", _f(p.job_completions), 0),
+            ("Duration", "string", p.job_duration, 0), *_job_spec_cells(("spec",))],
+    "CronJob": [("Schedule", "string", _f(lambda o: _get(o, "spec", "schedule", default="")), 0),
+                ("Timezone", "string",
+                 _f(lambda o: _get(o, "spec", "timeZone") or "<none>"), 0),
+                ("Suspend", "boolean", _f(lambda o: p.bool_ptr(_get(o, "spec", "suspend"))), 0),
+                ("Active", "integer", _f(lambda o: len(_get(o, "status", "active") or ())), 0),
+                ("Last Schedule", "string", lambda o, now: p.since(
+                    _get(o, "status", "lastScheduleTime"), now).replace("<unknown>", "<none>"),
+                 0),
+                *_job_spec_cells(("spec", "jobTemplate", "spec"))],
+    "Namespace": [("Status", "string", _f(lambda o: _get(o, "status", "phase", default="")), 0)],
+    "Service": [("Type", "string", _f(lambda o: _get(o, "spec", "type", default="ClusterIP")), 0),
+                ("Cluster-IP", "string", _f(lambda o: _get(o, "spec", "clusterIP", default="")),
+                 0)],
+    "ConfigMap": [("Data", "integer", _f(lambda o: len(o.get("data") or {})), 0)],
     "MutatingWebhookConfiguration": [("Webhooks", "integer",
-                                      lambda o: len(o.get("webhooks") or []), 0)],
+                                      _f(lambda o: len(o.get("webhooks") or [])), 0)],
     "ValidatingWebhookConfiguration": [("Webhooks", "integer",
-                                        lambda o: len(o.get("webhooks") or []), 0)],
+                                        _f(lambda o: len(o.get("webhooks") or [])), 0)],
     "HorizontalPodAutoscaler": [
-        ("Reference", "string", lambda o: "{}/{}".format(
+        ("Reference", "string", _f(lambda o: "{}/{}".format(
             _get(o, "spec", "scaleTargetRef", "kind", default=""),
-            _get(o, "spec", "scaleTargetRef", "name", default="")), 0),
-        ("MinPods", "integer", lambda o: _get(o, "spec", "minReplicas", default=1), 0),
-        ("MaxPods", "integer", lambda o: _get(o, "spec", "maxReplicas", default=0), 0),
+            _get(o, "spec", "scaleTargetRef", "name", default=""))), 0),
+        ("MinPods", "integer", _f(lambda o: _get(o, "spec", "minReplicas", default=1)), 0),
+        ("MaxPods", "integer", _f(lambda o: _get(o, "spec", "maxReplicas", default=0)), 0),
         ("Replicas", "integer", _status("currentReplicas"), 0)],
-    "Lease": [("Holder", "string", lambda o: _get(o, "spec", "holderIdentity", default=""), 0)],
+    "Lease": [("Holder", "string", _f(lambda o: _get(o, "spec", "holderIdentity", default="")),
+               0)],
 }
+AGE: Column = ("Age", "string", lambda o, now: p.since(_get(o, "metadata", "creationTimestamp"),
+                                                          now), 0)
+
+
+def _ordered(kind: str) -> list[Column]:
+    columns = COLUMNS.get(kind, [])
+    return ([c for c in columns if not c[3]] + [AGE] + [c for c in columns if c[3]])
 
 
 def table(rt: ResourceType, objects: list[Obj], metadata: Obj, now: float,
           include_object: str) -> Obj:
-    columns = COLUMNS.get(rt.kind, [])
+    columns = _ordered(rt.kind)
     definitions = [_definition("Name", "string", 0, "name")]
     definitions += [_definition(name, kind, priority) for name, kind, _, priority in columns]
-    definitions.append(_definition("Age", "string", 0))
-    rows = [{"cells": [o["metadata"]["name"], *(cell(o) for _, _, cell, _ in columns),
-                       _age(o, now)],
+    rows = [{"cells": [o["metadata"]["name"], *(cell(o, now) for _, _, cell, _ in columns)],
              "object": _row_object(o, include_object)} for o in objects]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
             "columnDefinitions": definitions, "rows": rows}
@@ -127,35 +134,3 @@ def _row_object(obj: Obj, include_object: str) -> Obj | None:
         return None
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
             "metadata": obj["metadata"]}
-
-
-def _age(obj: Obj, now: float) -> str:
-    created = _get(obj, "metadata", "creationTimestamp")
-    if not created:
-        return "<unknown>"
-    seconds = int(now - calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")))
-    return human_duration(seconds)
-
-
-def human_duration(seconds: int) -> str:
-    """apimachinery's duration.HumanDuration, which kubectl's AGE column shows."""
-    if seconds < -1:
-        return "<invalid>"
-    seconds = max(seconds, 0)
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if seconds < 120:
-        return f"{seconds}s"
-    if minutes < 10:
-        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 192:
-        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
-    if days < 730:
-        return f"{days}d"
-    years = days // 365
-    return f"{years}y{days % 365}d" if years < 8 and days % 365 else f"{years}y"

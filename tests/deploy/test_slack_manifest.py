@@ -12,10 +12,9 @@ from typing import Any
 import yaml
 
 from bot.runtime.permissions import SLACK_BOT_SCOPES
-from bot.upgrade.phases import Phase
 from handlers.commands import COMMAND
 from tests.deploy.manifests import DEPLOY
-from tests.e2e.slack_harness import ALICE, BOB, CAROL, running_bot
+from tests.e2e.slack_harness import running_bot
 
 MANIFEST = DEPLOY / "slack-app-manifest.yaml"
 # Web API method -> the bot token scope it needs (docs.slack.dev/reference/methods/...).
@@ -64,15 +63,7 @@ def test_the_scopes_are_the_ones_doctor_checks() -> None:
 
 def test_every_method_a_whole_upgrade_calls_is_covered_by_the_scopes(tmp_path: Path) -> None:
     with running_bot(tmp_path) as h:
-        h.command(ALICE, "start aks-sandbox")
-        h.wait_button("approve-start")
-        h.click(BOB, "approve-start")
-        h.wait_phase(Phase.CANARY_READY)
-        h.wait_button("approve-roll")
-        h.click(CAROL, "approve-roll")
-        h.wait_button("approve-complete", timeout=40)
-        h.click(BOB, "approve-complete")
-        h.wait_phase(Phase.COMPLETED)
+        h.upgrade_to_completion()
         h.wait_card("Completed")
         called = {c["method"] for c in h.sim.slack.calls()}
     assert {"chat.postMessage", "chat.update", "usergroups.users.list",

@@ -3,8 +3,8 @@ approving each waiting phase's action as `--final` says (start, roll, then compl
 
     python -m tests.e2e.engine_driver --config bot.yaml --cluster aks-sandbox --final complete
 
-ARM is reached as the bot wires it (MESH_UPGRADE_ARM_* in the environment), with meshsim's
-credential (tests/sim_bot.py). Exit 0 when the
+ARM is reached as the bot wires it (MESH_UPGRADE_ARM_* and the Azure identity in the
+environment, tests/sim_bot.py `bot_env`). Exit 0 when the
 run is over, 3 when it waits for a person. The tests kill it with SIGKILL and start it again.
 """
 
@@ -19,7 +19,6 @@ from bot.cli.wiring import build_workflow
 from bot.config.settings import load_config
 from bot.upgrade.phases import Action, Phase
 from bot.workflow.steps import Wait
-from tests.sim_bot import credential
 
 APPROVER = "U0APPROVER"
 
@@ -33,7 +32,7 @@ def main() -> int:
     answers = {Phase.PLANNED: Action.START, Phase.CANARY_READY: Action.ROLL,
                Phase.AWAITING_DECISION: Action(args.final)}
     workflow = build_workflow(load_config(args.config),
-                              arm=ArmEndpoint.from_env(credential=credential()))
+                              arm=ArmEndpoint.from_env())
     run = workflow.store.active_run(args.cluster)
     if run is None:
         return 0

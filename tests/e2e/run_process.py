@@ -19,16 +19,14 @@ from typing import Any
 
 import yaml
 
-from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.sandbox import sandbox_config
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
 from tests.e2e.slack_harness import wait_until
 from tests.sim_bot import COMMAND as SIM_BOT
-from tests.sim_bot import ENV_TOKEN, ROOT
+from tests.sim_bot import ROOT, bot_env
 
 BOT = Path(sys.executable).parent / "mesh-upgrade-bot"  # the console script, for runs without ARM
-ARM_TOKEN = "meshsim-run-arm-token"
 SPEED = 20.0  # simulated seconds per real second (the tests give 3 real s to ack)
 _BANNER = re.compile(r"running \((\w+) mode(?:, (http://\S+/slack/events))?, ops (http://\S+)\)")
 
@@ -67,23 +65,23 @@ def write_config(sim: MeshSim, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def secrets_env(sim: MeshSim) -> dict[str, str]:
-    described = sim.describe()
+    """The bot's secrets and its Azure identity (the simulated tenant's), from the environment
+    only, as in production."""
     return {"SLACK_BOT_TOKEN": seed.BOT_TOKEN, "SLACK_APP_TOKEN": seed.APP_TOKEN,
             "SLACK_SIGNING_SECRET": seed.SIGNING_SECRET,
-            "MESH_UPGRADE_SLACK_API_URL": sim.slack.api_url,
-            ENV_URL: described["arm"]["url"], ENV_CA: described["arm"]["ca_file"],
-            ENV_TOKEN: ARM_TOKEN}
+            "MESH_UPGRADE_SLACK_API_URL": sim.slack.api_url, **bot_env(sim.describe())}
 
 
-def secret_strings() -> list[str]:
-    """Every secret the simulators hand out, and the ARM token the bot is given."""
-    return [*seed.tokens().values(), ARM_TOKEN]
+def secret_strings(sim: MeshSim) -> list[str]:
+    """Every secret the simulators hand out, the bot's client secret among them."""
+    return [*seed.tokens().values(), sim.describe()["entra"]["client_secret"]]
 
 
 def start_bot(sim: MeshSim, tmp_path: Path, mode: str, *extra: str) -> RunningBot:
     config, database = write_config(sim, tmp_path)
     log, out = tmp_path / f"bot-{mode}.log", tmp_path / f"bot-{mode}.out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MESH_UPGRADE_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "MESH_UPGRADE_", "AZURE_"))}
     with log.open("wb") as err, out.open("wb") as stdout:
         child = subprocess.Popen(
             [*SIM_BOT, "run", "--config", str(config), "--mode", mode, "--host", "127.0.0.1",

@@ -84,7 +84,7 @@ class Harness:
                               what=f"an ephemeral for {user} with {part!r}"))
 
     def run(self) -> Run:
-        runs = self.bot.services.store.recent_runs("aks-sandbox", 1)
+        runs = self.bot.services.store.recent_runs(next(iter(self.sim.clusters)), 1)
         assert runs, "no run"
         return runs[0]
 
@@ -107,6 +107,18 @@ class Harness:
     def replies(self) -> list[dict[str, Any]]:
         return list(self.card().get("replies", []))
 
+    def upgrade_to_completion(self, timeout: float = 40.0) -> None:
+        """alice starts, bob approves, carol rolls, bob completes; waits for Completed."""
+        self.command(ALICE, "start aks-sandbox")
+        self.wait_button("approve-start")
+        self.click(BOB, "approve-start")
+        self.wait_phase(Phase.CANARY_READY)
+        self.wait_button("approve-roll")
+        self.click(CAROL, "approve-roll")
+        self.wait_button("approve-complete", timeout=timeout)
+        self.click(BOB, "approve-complete")
+        self.wait_phase(Phase.COMPLETED, timeout=timeout)
+
 
 def _dump(blocks: Any) -> str:
     import json
@@ -124,14 +136,15 @@ def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK
         data["clusters"] = [{**c, **cluster} for c in data["clusters"]]
         config = BotConfig.model_validate(data)
     slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, sim.slack.api_url)
-    arm = sim_arm(described["arm"]["url"], described["arm"]["ca_file"])
+    arm = sim_arm(described)
     return build_bot(config, slack, mode, database_url, Timing(0.1, 0.2), arm=arm)
 
 
 @contextmanager
 def running_bot(tmp_path: Path, mode: SlackMode = SlackMode.SOCKET,
-                soak: float = SOAK, cluster: dict[str, Any] | None = None) -> Iterator[Harness]:
-    with MeshSim("bookinfo", SPEED, tmp_path / "sim") as sim:
+                soak: float = SOAK, cluster: dict[str, Any] | None = None,
+                scenario: str = "bookinfo") -> Iterator[Harness]:
+    with MeshSim(scenario, SPEED, tmp_path / "sim") as sim:
         url = f"sqlite:///{tmp_path / 'bot.db'}"
         bot = bot_for(sim, url, mode, soak, cluster=cluster)
         bot.start()

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.main import main
 from meshsim.sim import MeshSim
-from tests.integration.conftest_workflow import CLUSTER, NEW, OLD, SPEED, arm_endpoint, write_config
-from tests.sim_bot import ENV_TOKEN, credential
+from tests.integration.conftest_workflow import CLUSTER, NEW, OLD, SPEED, write_config
+from tests.sim_bot import bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +29,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     os.environ.update(env or {})
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args), arm_credential=credential())
+            code = main(list(args))
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -61,8 +60,7 @@ def test_census_prints_a_table_and_json_of_the_sidecars(sim: MeshSim) -> None:
 
 def test_plan_and_status_of_a_configured_cluster(sim: MeshSim, tmp_path: Path) -> None:
     config = write_config(sim, tmp_path / "bot.yaml", tmp_path / "bot.db")
-    arm = arm_endpoint(sim)
-    env = {ENV_URL: arm.base_url or "", ENV_CA: arm.ca_file or "", ENV_TOKEN: "meshsim-test-token"}
+    env = bot_env(sim.describe())
     plan = cli("plan", "--config", str(config), "--cluster", CLUSTER, env=env)
     assert plan.returncode == 0, plan.stderr
     assert f"{OLD} -> {NEW}" in plan.stdout and "wave 1:" in plan.stdout
@@ -81,8 +79,7 @@ def test_plan_and_status_of_a_configured_cluster(sim: MeshSim, tmp_path: Path) -
 def test_bad_input_gives_a_clear_error_not_a_traceback(sim: MeshSim, tmp_path: Path,
                                                        args: tuple[str, ...], words: str) -> None:
     config = write_config(sim, tmp_path / "bot.yaml", tmp_path / "bot.db")
-    arm = arm_endpoint(sim)
-    env = {ENV_URL: arm.base_url or "", ENV_CA: arm.ca_file or "", ENV_TOKEN: "meshsim-test-token"}
+    env = bot_env(sim.describe())
     full = list(args)
     if args[0] in ("plan", "status") and "--config" not in args:
         full += ["--config", str(config)]

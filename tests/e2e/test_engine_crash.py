@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.wiring import build_workflow
 from bot.config.settings import load_config
 from bot.store.repository import Store, create_store
@@ -31,7 +30,7 @@ from tests.integration.conftest_workflow import (
     assert_only_on,
     write_config,
 )
-from tests.sim_bot import ENV_TOKEN
+from tests.sim_bot import bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets")
@@ -70,8 +69,7 @@ def test_killed_engine_finishes_the_run_with_one_put_per_change_and_no_double_re
     with MeshSim("bookinfo", speed=SPEED, workdir=tmp_path / "sim") as sim:
         config = write_config(sim, tmp_path / "bot.yaml", tmp_path / "bot.db")
         arm = arm_endpoint(sim)
-        endpoint_env = {ENV_URL: arm.base_url or "", ENV_CA: arm.ca_file or "",
-                        ENV_TOKEN: "meshsim-test-token"}
+        endpoint_env = bot_env(sim.describe())
         store = create_store(f"sqlite:///{tmp_path / 'bot.db'}")
         workflow = build_workflow(load_config(config), store, arm)
         run = workflow.request(CLUSTER, Action.START, REQUESTER)

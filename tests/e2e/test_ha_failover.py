@@ -25,7 +25,6 @@ import yaml
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.sandbox import sandbox_config
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Phase
@@ -45,7 +44,7 @@ from tests.e2e.slack_harness import (
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on
 from tests.integration.postgres_env import postgres_url
 from tests.sim_bot import COMMAND as SIM_BOT
-from tests.sim_bot import ENV_TOKEN, ROOT
+from tests.sim_bot import ROOT, bot_env
 
 __all__ = ["postgres_url"]  # the fixture
 CLUSTER, NAMESPACE, LEASE = "aks-sandbox", "mesh-upgrade-bot", "mesh-upgrade-bot-leader"
@@ -110,8 +109,7 @@ def _spawn(name: str, config: Path, sim: MeshSim, database: str, tmp: Path) -> R
     described = sim.describe()
     env = {**os.environ, "SLACK_BOT_TOKEN": seed.BOT_TOKEN, "SLACK_APP_TOKEN": seed.APP_TOKEN,
            "MESH_UPGRADE_SLACK_API_URL": sim.slack.api_url, "MESH_UPGRADE_DATABASE_URL": database,
-           ENV_URL: described["arm"]["url"], ENV_CA: described["arm"]["ca_file"],
-           ENV_TOKEN: "meshsim-e2e-token", "POD_NAME": name}
+           **bot_env(described), "POD_NAME": name}
     log = tmp / f"{name}.log"
     with log.open("ab") as out:
         child = subprocess.Popen([*SIM_BOT, "run", "--config", str(config), "--mode", "socket",

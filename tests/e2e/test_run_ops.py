@@ -55,11 +55,11 @@ def start_an_upgrade(sim: MeshSim) -> None:
                            for m in sim.slack.messages(CHANNEL)["messages"]), 30, "the run card")
 
 
-def assert_no_secret_in(log: Path) -> None:
+def assert_no_secret_in(log: Path, sim: MeshSim) -> None:
     text = log.read_text()
     assert '"level":"DEBUG","logger":"slack_sdk' in text  # the test looked at DEBUG output
     assert '"logger":"azure.core' in text
-    for secret in secret_strings():
+    for secret in secret_strings(sim):
         assert secret not in text, f"{secret[:6]}... leaked into the log"
     for line in text.splitlines():
         json.loads(line)  # every line is one JSON object
@@ -86,7 +86,7 @@ def test_socket_mode_health_metrics_and_debug_logs_without_secrets(sim: MeshSim,
     finally:
         bot.stop()
     assert bot.process.returncode == 0
-    assert_no_secret_in(bot.log)
+    assert_no_secret_in(bot.log, sim)
     assert '"run_id":1,"cluster":"aks-sandbox"' in bot.log.read_text()
 
 
@@ -159,4 +159,4 @@ def test_http_mode_answers_signed_requests_refuses_bad_signatures_and_serves_ops
     finally:
         bot.stop()
     assert bot.process.returncode == 0
-    assert_no_secret_in(bot.log)
+    assert_no_secret_in(bot.log, sim)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.sandbox import sandbox_config
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Phase
@@ -34,15 +33,14 @@ from tests.e2e.slack_harness import (
 )
 from tests.integration.conftest_workflow import NEW, OLD, Env, assert_only_on
 from tests.sim_bot import COMMAND as SIM_BOT
-from tests.sim_bot import ENV_TOKEN, ROOT
+from tests.sim_bot import ROOT, bot_env
 
 
 def _spawn(config: Path, sim: MeshSim, log: Path) -> subprocess.Popen[bytes]:
     described = sim.describe()
     env = {**os.environ, "SLACK_BOT_TOKEN": seed.BOT_TOKEN, "SLACK_APP_TOKEN": seed.APP_TOKEN,
            "MESH_UPGRADE_SLACK_API_URL": sim.slack.api_url,
-           ENV_URL: described["arm"]["url"], ENV_CA: described["arm"]["ca_file"],
-           ENV_TOKEN: "meshsim-e2e-token"}
+           **bot_env(described)}
     with log.open("ab") as out:
         child = subprocess.Popen([*SIM_BOT, "run", "--config", str(config), "--mode", "socket",
                                   "--drive-every", "0.1", "--max-wait", "0.2",

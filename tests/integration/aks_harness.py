@@ -1,8 +1,9 @@
 """The simulated ARM over HTTPS and real ContainerServiceClients for the bot/azure/mesh.py tests.
 
 Imported by tests/integration/test_aks_*.py, which wrap `serve_arm` in an `arm` fixture.
-Nothing here fakes the SDK: the client is built by `bot.azure.client.build_client` and talks TLS to
-`meshsim.arm.ArmSim` on 127.0.0.1.
+Nothing here fakes the SDK: the client is built by `bot.azure.client.build_client`, gets its
+tokens from the simulated Entra ID tenant with azure-identity's ClientSecretCredential, and
+talks TLS to `meshsim.arm.ArmSim` on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.mgmt.containerservice import ContainerServiceClient
 
 from bot.azure.client import build_client
@@ -27,10 +29,11 @@ from bot.upgrade.mesh_facts import (
     start_target,
 )
 from meshsim.arm import ArmSim
-from meshsim.arm.testing import StaticTokenCredential
 from meshsim.catalogue import Catalogue
 from meshsim.clock import SimClock
+from meshsim.entra import EntraSim
 from meshsim.runtime import SimLoop
+from tests.sim_bot import arm_credential, client_secret_credential
 
 SUB = "00000000-0000-0000-0000-00000000a11e"
 RG = "rg-mesh"
@@ -43,14 +46,25 @@ class Arm:
     sim: ArmSim
     base_url: str
     ca_path: str
+    loop: SimLoop
 
-    def client(self, retry_total: int = 0, token: str = "meshsim-token") -> ContainerServiceClient:
-        return build_client(SUB, StaticTokenCredential(token), self.base_url, self.ca_path,
-                            polling_interval=0.01, retry_total=retry_total)
+    def client(self, retry_total: int = 0, credential: TokenCredential | None = None
+               ) -> ContainerServiceClient:
+        return build_client(SUB, credential or arm_credential(self.sim), self.base_url,
+                            self.ca_path, polling_interval=0.01, retry_total=retry_total)
 
     def mesh(self, name: str = "aks1", retry_total: int = 0,
-             token: str = "meshsim-token") -> AksMesh:
-        return AksMesh(self.client(retry_total, token), RG, name)
+             credential: TokenCredential | None = None) -> AksMesh:
+        return AksMesh(self.client(retry_total, credential), RG, name)
+
+    def foreign_credential(self) -> TokenCredential:
+        """A credential of another tenant, served beside ARM: real tokens ARM does not trust."""
+        other = EntraSim()
+        assert self.sim.server_tls is not None
+        other.serve(self.loop, self.sim.server_tls.server_context)
+        assert other.base_url is not None
+        return client_secret_credential(other.base_url, other.tenant.tenant_id,
+                                        other.bot.client_id, other.bot_secret, self.ca_path)
 
     def cluster(self, name: str = "aks1", **kwargs: Any) -> None:
         self.sim.add_cluster(SUB, RG, name, **kwargs)
@@ -70,7 +84,7 @@ def serve_arm(tmp_path: Path, speed: float = FAST, catalogue: Catalogue | None =
         sim = ArmSim(SimClock(speed), catalogue=catalogue)
         base_url = sim.serve(loop, tmp_path / "tls")
         assert sim.ca_path is not None
-        yield Arm(sim, base_url, str(sim.ca_path))
+        yield Arm(sim, base_url, str(sim.ca_path), loop)
     finally:
         loop.close()
 

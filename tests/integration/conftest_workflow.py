@@ -53,8 +53,7 @@ def cluster_config(sim: MeshSim, **overrides: Any) -> dict[str, Any]:
 
 
 def arm_endpoint(sim: MeshSim) -> ArmEndpoint:
-    assert sim.arm.base_url is not None and sim.arm.ca_path is not None
-    return sim_arm(sim.arm.base_url, str(sim.arm.ca_path))
+    return sim_arm(sim.describe())
 
 
 def write_config(sim: MeshSim, path: Path, database: Path, **overrides: Any) -> Path:

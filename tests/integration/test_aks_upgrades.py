@@ -84,12 +84,12 @@ def test_next_revision_needing_newer_kubernetes_says_kubernetes_first(arm: Arm) 
 
 
 def test_newest_revision_says_nothing_is_newer(arm: Arm) -> None:
-    arm.cluster("newest", kubernetes_version="1.33.2", revisions=["asm-1-26"])
+    arm.cluster("newest", kubernetes_version="1.33.2", revisions=["asm-1-24"])
 
     options = arm.mesh("newest").available_upgrades()
 
     assert options.upgrades == ()
-    assert options.reason == "asm-1-26 is the newest revision AKS offers in westeurope."
+    assert options.reason == "asm-1-24 is the newest revision AKS offers in westeurope."
 
 
 def test_upgrades_during_a_canary_say_an_upgrade_is_in_progress(arm: Arm) -> None:

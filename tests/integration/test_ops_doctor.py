@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.azure.connect import ENV_CA, ENV_URL
 from bot.cli.main import main
 from bot.cli.sandbox import sandbox_config
 from bot.runtime.permissions import KUBERNETES
@@ -21,7 +20,7 @@ from meshsim.kube.requestinfo import RequestAttributes, RequestLog
 from meshsim.kube.server import make_app
 from meshsim.sim import MeshSim
 from meshsim.slack import seed
-from tests.sim_bot import ENV_TOKEN, credential
+from tests.sim_bot import bot_env
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,7 @@ def env(sim: MeshSim, monkeypatch: pytest.MonkeyPatch) -> None:
     described = sim.describe()
     for name, value in {"SLACK_BOT_TOKEN": seed.BOT_TOKEN, "SLACK_APP_TOKEN": seed.APP_TOKEN,
                         "MESH_UPGRADE_SLACK_API_URL": sim.slack.api_url,
-                        ENV_URL: described["arm"]["url"], ENV_CA: described["arm"]["ca_file"],
-                        ENV_TOKEN: "meshsim-doctor-token"}.items():
+                        **bot_env(described)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MESH_UPGRADE_DATABASE_URL", raising=False)
 
@@ -51,7 +49,7 @@ def write_config(sim: MeshSim, tmp_path: Path, **cluster: Any) -> Path:
 
 
 def doctor(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = main(["doctor", "--config", str(path), *extra], arm_credential=credential())
+    code = main(["doctor", "--config", str(path), *extra])
     return code, capsys.readouterr().out
 
 

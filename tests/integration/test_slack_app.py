@@ -17,6 +17,7 @@ import pytest
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.azure.connect import ArmEndpoint
 from bot.cli.run import SlackAccess, build_bot
 from bot.cli.sandbox import sandbox_config
 from bot.config.settings import SlackMode
@@ -27,7 +28,6 @@ from bot.slack.membership import Membership
 from meshsim.slack import seed
 from meshsim.slack.testing import RunningSlack, wait_for
 from tests.e2e.slack_harness import texts
-from tests.sim_bot import sim_arm
 
 CLUSTER = {"name": "aks-sandbox", "subscription_id": "00000000-0000-0000-0000-00000000a115",
            "resource_group": "rg-mesh"}
@@ -45,7 +45,7 @@ def _bot(slack: RunningSlack, tmp_path: Path, mode: SlackMode) -> Bot:
     access = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, slack.api_url)
     # ARM is never reached by these commands: nothing here reads a cluster.
     return build_bot(config, access, mode, url, Timing(0.2, 0.5),
-                     arm=sim_arm("https://127.0.0.1:9", ""))
+                     arm=ArmEndpoint("https://127.0.0.1:9"))
 
 
 @pytest.fixture

@@ -20,9 +20,10 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
 
 from meshsim.arm import OPERATION_SECONDS, ArmSim
-from meshsim.arm.testing import StaticTokenCredential
+from meshsim.catalogue import Catalogue
 from meshsim.clock import SimClock
 from meshsim.runtime import SimLoop
+from tests.sim_bot import arm_credential
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = "rg-mesh"
@@ -45,17 +46,21 @@ class ArmEnv:
 
     def client(self, **kwargs: Any) -> ContainerServiceClient:
         options: dict[str, Any] = {"polling_interval": 0.02, "retry_total": 0, **kwargs}
-        return ContainerServiceClient(StaticTokenCredential(), SUB, base_url=self.base_url,
+        return ContainerServiceClient(arm_credential(self.arm), SUB, base_url=self.base_url,
                                       connection_verify=str(self.ca_path), **options)
+
+    def token(self, scope: str = "https://management.azure.com/.default") -> str:
+        """An access token of the simulated tenant, as azure-identity obtains it."""
+        return arm_credential(self.arm).get_token(scope).token
 
 
 @contextmanager
 def arm_env(tmp_path: Path, operation_seconds: float = OPERATION_SECONDS,
-            **cluster: Any) -> Iterator[ArmEnv]:
+            catalogue: Catalogue | None = None, **cluster: Any) -> Iterator[ArmEnv]:
     """One cluster (`NAME` on asm-1-22, Kubernetes 1.30.7 unless overridden) behind HTTPS."""
     loop = SimLoop()
     try:
-        arm = ArmSim(SimClock(speed=SPEED), operation_seconds=operation_seconds)
+        arm = ArmSim(SimClock(speed=SPEED), catalogue, operation_seconds=operation_seconds)
         base_url = arm.serve(loop, tmp_path)
         assert arm.ca_path is not None
         env = ArmEnv(arm, base_url, arm.ca_path)
@@ -70,14 +75,19 @@ def arm_env(tmp_path: Path, operation_seconds: float = OPERATION_SECONDS,
         loop.close()
 
 
+TENANT_TOKEN = "<a token of the tenant>"  # raw()'s default: what azure-identity gets for ARM
+
+
 def raw(env: ArmEnv, method: str, path: str, body: Any = None,
-        token: str | None = "meshsim-arm-token") -> tuple[int, Any, dict[str, str]]:
-    """One HTTPS call outside the SDK: status, parsed JSON body, headers."""
+        token: str | None = TENANT_TOKEN) -> tuple[int, Any, dict[str, str]]:
+    """One HTTPS call outside the SDK: status, parsed JSON body, headers. `token=None` sends
+    no Authorization header."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(env.base_url + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Authorization",
+                           f"Bearer {env.token() if token == TENANT_TOKEN else token}")
     context = ssl.create_default_context(cafile=str(env.ca_path))
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:

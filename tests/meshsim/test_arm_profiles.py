@@ -61,10 +61,10 @@ def test_get_upgrades_leaves_out_revisions_incompatible_with_the_cluster(tmp_pat
 
 
 def test_newest_revision_has_no_upgrades(tmp_path: Path) -> None:
-    with arm_env(tmp_path, revisions=["asm-1-26"]) as env:
+    with arm_env(tmp_path, revisions=["asm-1-24"]) as env:
         profile = env.client().managed_clusters.get_mesh_upgrade_profile(RG, NAME, "istio")
     assert profile.properties is not None
-    assert profile.properties.revision == "asm-1-26"
+    assert profile.properties.revision == "asm-1-24"
     assert profile.properties.upgrades is None
 
 
@@ -88,10 +88,10 @@ def test_revision_profiles_list_supported_revisions(tmp_path: Path) -> None:
         single = ops.get_mesh_revision_profile(LOCATION, "istio")
     assert len(listed) == 1
     revisions = {r.revision: r for r in mesh_revisions(listed[0])}
-    assert list(revisions) == ["asm-1-22", "asm-1-23", "asm-1-24", "asm-1-25", "asm-1-26"]
+    assert list(revisions) == ["asm-1-22", "asm-1-23", "asm-1-24"]  # on the catalogue's SEED_DAY
     assert "asm-1-21" not in revisions  # out of support
-    assert revisions["asm-1-24"].upgrades == ["asm-1-25", "asm-1-26"]
-    assert revisions["asm-1-26"].upgrades is None
+    assert revisions["asm-1-22"].upgrades == ["asm-1-23", "asm-1-24"]
+    assert revisions["asm-1-24"].upgrades is None
     assert [r.revision for r in mesh_revisions(single)] == list(revisions)
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from azure.core.rest import HttpResponse
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import ManagedCluster
 
+from meshsim.catalogue import default_catalogue
 from tests.meshsim.arm_env import NAME, RG, SLOW_OPERATION, SUB, arm_env, arm_error
 
 CANARY = ["asm-1-22", "asm-1-23"]
@@ -119,7 +121,8 @@ def test_unknown_or_unsupported_revision_is_400(tmp_path: Path, revision: str) -
 
 
 def test_skipping_past_the_allowed_upgrades_is_400(tmp_path: Path) -> None:
-    with arm_env(tmp_path) as env:
+    # July 2025: asm-1-22 is out of support, so only the lowest supported (asm-1-24) is allowed
+    with arm_env(tmp_path, catalogue=default_catalogue(date(2025, 7, 20))) as env:
         error = rejected(env.client(), ["asm-1-22", "asm-1-25"])
     status, _, message = arm_error(error)
     assert status == 400

@@ -127,16 +127,21 @@ def test_missing_istiod_service_rejects_and_ignore_policy_admits_without_sidecar
     assert list(containers(pod)) == ["app"]
 
 
-def test_two_matching_webhooks_warn_and_the_first_by_name_injects(sim: KubeSim) -> None:
+def test_two_matching_webhooks_both_run_by_name_and_the_last_sidecar_stays(sim: KubeSim) -> None:
     canonical = sim.store.get(MWC, "", "istio-sidecar-injector-asm-1-23-aks-istio-system")
     duplicate = tag_webhook(canonical, "prod-stable")
     duplicate["metadata"]["name"] = "aaa-istio-revision-tag-prod-stable"
     sim.store.create(MWC, duplicate)
     pod = make_pod(sim, "frontend", {"istio.io/rev": "prod-stable"})
-    assert status_revision(pod) == "asm-1-23"
+    # asm-1-23's webhook ran first; asm-1-22's, called second, re-injected its output
+    assert status_revision(pod) == "asm-1-22"
+    assert containers(pod) == {"app": "contoso/app:1", "istio-proxy": V22}
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["istio-init"]
     [warning] = sim.admission_warnings
-    assert warning["namespace"] == "frontend" and len(warning["webhooks"]) == 2
-    assert warning["webhooks"][0].startswith("aaa-istio-revision-tag-prod-stable/")
+    assert warning["namespace"] == "frontend"
+    assert warning["webhooks"] == [
+        "aaa-istio-revision-tag-prod-stable/rev.namespace.sidecar-injector.istio.io",
+        "istio-revision-tag-prod-stable-aks-istio-system/rev.namespace.sidecar-injector.istio.io"]
     assert "Webhook overlaps with others" in warning["message"]
 
 

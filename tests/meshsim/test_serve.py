@@ -14,7 +14,7 @@ import pytest
 from azure.mgmt.containerservice import ContainerServiceClient
 from slack_sdk import WebClient
 
-from meshsim.arm.testing import StaticTokenCredential
+from tests.sim_bot import credential
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_kubectl_reaches_each_cluster_through_the_printed_kubeconfig(
 
 def test_arm_client_sees_the_clusters_with_the_printed_ca(served: dict[str, Any]) -> None:
     cluster = served["clusters"][0]
-    client = ContainerServiceClient(StaticTokenCredential(), cluster["subscription_id"],
+    client = ContainerServiceClient(credential(served), cluster["subscription_id"],
                                     base_url=served["arm"]["url"],
                                     connection_verify=served["arm"]["ca_file"])
     mc = client.managed_clusters.get(cluster["resource_group"], cluster["name"])

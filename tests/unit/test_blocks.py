@@ -157,6 +157,14 @@ def test_the_card_shows_control_planes_census_and_approvals() -> None:
     assert buttons(payload)[ACTION_IDS[Action.COMPLETE]]["text"]["text"] == "Complete (1/2)"
 
 
+def test_a_finished_card_names_what_is_left_for_people() -> None:
+    kept = ("Revision tag `prod-canary` was kept on asm-1-23: namespaces outside the bot's "
+            "scope still use it (partner). To finish: `istioctl tag remove prod-canary`",)
+    text = all_text(valid(render_card(card(Phase.COMPLETED, left_for_people=kept))))
+    assert "*Left for you:*" in text and "(partner)" in text
+    assert "Left for you" not in all_text(valid(render_card(card(Phase.COMPLETED))))
+
+
 def test_a_card_with_huge_data_stays_within_slack_limits() -> None:
     view = CardView(
         run_id=10**9, version=10**6, cluster="c" * 400, from_rev=OLD, to_rev=NEW,
@@ -248,13 +256,15 @@ def test_fits_in_blocks_refuses_too_long_text() -> None:
 def test_plan_lists_steps_warnings_and_what_restarts() -> None:
     view = PlanView("aks-prod", OLD, NEW, offered=(NEW, "asm-1-24"),
                     config_map="istio-shared-configmap-asm-1-22", use_tags=True,
-                    tags={"prod-stable": OLD, "prod-canary": NEW}, namespaces=("shop",),
+                    tags=("`prod-canary` is created, pointing at asm-1-23",),
+                    namespaces=("shop",),
                     workloads=("shop/deployment/cart",), warnings=("cart has a PDB of 0",))
     text = all_text(valid(render_report(plan_report(view))))
     assert "asm-1-22 → asm-1-23 (offered: asm-1-23, asm-1-24)" in text
     assert "1. Copy MeshConfig `istio-shared-configmap-asm-1-22`" in text
     assert "3. Move 1 namespace(s) by moving revision tags" in text
-    assert ":warning: cart has a PDB of 0" in text and "`prod-canary` → asm-1-23" in text
+    assert ":warning: cart has a PDB of 0" in text
+    assert "`prod-canary` is created, pointing at asm-1-23" in text
 
 
 def test_versions_without_upgrades_point_at_aks_and_tags_list_their_namespaces() -> None:

@@ -28,7 +28,6 @@ from bot.upgrade.plan import (
     make_plan,
     namespace_moves,
     restart_waves,
-    tags_to_move,
 )
 
 OLD, NEW = "asm-1-22", "asm-1-23"
@@ -82,15 +81,15 @@ def test_without_tags_namespaces_relabel_to_the_revision_and_existing_tags_still
     plain = Settings("aks1", use_tags=False)
     moves = {m.namespace: (m.via, m.to) for m in namespace_moves(plain, INJECTIONS[:2], OLD, NEW)}
     assert moves == {"default": ("relabel", NEW), "web": ("tag", "prod-stable")}
-    assert tags_to_move(plain, SEEN.tags, OLD) == ("prod-stable",)
-    assert tags_to_move(SETTINGS, (RevisionTag("prod-canary", OLD, ()),), OLD) == ("prod-stable",)
+    plan = make_plan(plain, UpgradeOptions(OLD, (NEW,), {}), SEEN)
+    assert plan.retag == ("prod-stable",) and not plan.canary_at_start()
 
 
 def test_waves_hold_in_scope_restartable_workloads_by_namespace_never_the_bot() -> None:
     waves = restart_waves(SETTINGS, SEEN.census, OLD, {"default", "web"})
     names = [[w.name for w in wave] for wave in waves.waves]
     assert names == [["a", "b"], ["c"], ["w"]]
-    assert [w.name for w in waves.manual] == ["job-x"]
+    assert [w.name for w in waves.jobs] == ["job-x"] and waves.manual == ()
     assert [w.name for w in waves.left] == ["bot"]
 
 

@@ -26,6 +26,8 @@ HPA = by_kind("HorizontalPodAutoscaler")
 SERVICE = by_kind("Service")
 NAMESPACE = by_kind("Namespace")
 CONFIGMAP = by_kind("ConfigMap")
+JOB = by_kind("Job")
+CRONJOB = by_kind("CronJob")
 
 # apimachinery's rand.String alphabet: no vowels, no confusable digits.
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -50,6 +50,11 @@ class DaemonSetController:
         return {p["spec"].get("nodeName", ""): p for p in active(owned_by(self.store, POD, ds))}
 
     def _roll(self, ds: Obj, wanted: str) -> None:
+        # A failed daemon pod ("will try to kill it") or a succeeded one is deleted; the node
+        # then gets a new pod below.
+        for pod in owned_by(self.store, POD, ds):
+            if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+                self.store.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"])
         pods = self._by_node(ds)
         for node in self.nodes:
             if node not in pods:

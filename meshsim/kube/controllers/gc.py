@@ -4,12 +4,13 @@ uid are deleted too (background propagation, the default for kubectl and the con
 
 from __future__ import annotations
 
-from meshsim.kube.controllers.base import POD, REPLICASET
+from meshsim.kube.controllers.base import JOB, POD, REPLICASET
 from meshsim.kube.resources import ResourceType
 from meshsim.kube.store import APIError, Obj, Store
 
-DEPENDENT_TYPES = (REPLICASET, POD)
-OWNER_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
+DEPENDENT_TYPES = (REPLICASET, JOB, POD)
+OWNER_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job",
+                         "CronJob"})
 
 
 def collect(store: Store, namespace: str, uid: str) -> int:

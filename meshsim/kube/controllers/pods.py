@@ -1,25 +1,34 @@
 """The kubelet's part: bind a new pod to a node, start its containers after a short delay,
-and report `status` (phase, conditions, container statuses) as the kubelet does, including
-the two faults a revision's sidecar can have: never Ready, or crash-looping.
+and report `status` as the kubelet does (meshsim.kube.controllers.podrun), including the two
+faults a revision's sidecar can have: never Ready, or crash-looping.
+
+Like the kubelet's status manager, it writes only when its own view changes: a status someone
+else writes through `pods/status` stays until then (the periodic re-sync of a real kubelet is
+not modelled), conditions it does not own are kept, and a pod in Succeeded or Failed is never
+touched again: the kubelet does not move a pod out of a terminal phase.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from meshsim.clock import SimClock
 from meshsim.kube.controllers.base import NODE_NAMES, POD, owner_ref
+from meshsim.kube.controllers.containers import CRASHLOOP, NEVER_READY, crash_backoff
+from meshsim.kube.controllers.podrun import observe, proxy_restarts
+from meshsim.kube.controllers.podstatus import fingerprint, merge_foreign, pending_status
 from meshsim.kube.inject import STATUS
 from meshsim.kube.store import Obj, Store
 
-NEVER_READY, CRASHLOOP = "never-ready", "crashloop"
 FAULT_KINDS = (NEVER_READY, CRASHLOOP)
+TERMINAL = ("Succeeded", "Failed")
+Key = tuple[str, str]
 
 
 @dataclass
@@ -85,182 +94,68 @@ class Kubelet:
                  start_delay: float = 2.0) -> None:
         self.store, self.clock, self.faults, self.rng = store, clock, faults, rng
         self.start_delay = start_delay
-        self._due: dict[tuple[str, str], float] = {}
-        self._next_crash: dict[tuple[str, str], float] = {}
+        self._due: dict[Key, float] = {}
+        self._next_crash: dict[Key, float] = {}
+        self._written: dict[Key, tuple[Any, ...]] = {}  # the view last written, per pod
+        self._uids: dict[Key, str] = {}  # a name reused by a new pod starts afresh
         self._nodes = itertools.cycle(NODE_NAMES)
 
     def sync(self, namespace: str, name: str, instant: bool = False) -> float | None:
         with self.store.lock:
             pod = self.store.find(POD, namespace, name)
-            if pod is None:
-                self._due.pop((namespace, name), None)
-                self._next_crash.pop((namespace, name), None)
+            if pod is None or (pod.get("status") or {}).get("phase") in TERMINAL:
+                self._forget((namespace, name))
                 return None
             return self._sync(pod, instant)
 
+    def _forget(self, key: Key) -> None:
+        for memory in (self._due, self._next_crash, self._written, self._uids):
+            memory.pop(key, None)
+
     def _sync(self, pod: Obj, instant: bool) -> float | None:
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if self._uids.setdefault(key, pod["metadata"]["uid"]) != pod["metadata"]["uid"]:
+            self._forget(key)  # deleted and created again (a StatefulSet's pod) unseen
+            self._uids[key] = pod["metadata"]["uid"]
         if not pod["spec"].get("nodeName"):
             pod = self._bind(pod)
-        status = pod.get("status") or {}
         now = self.clock.now()
-        if not status.get("containerStatuses") and not instant:
-            self._write(pod, pending_status(pod, self.clock))
+        if key not in self._due and not instant and not (pod.get("status") or {}).get(
+                "containerStatuses"):
+            self._write(key, pod, pending_status(pod, self.clock))
             self._due[key] = now + self.start_delay * self.rng.uniform(0.75, 1.25)
-            return self._due[key] - now
-        if status.get("phase") == "Pending" and not instant and now < self._due.get(key, 0):
-            return self._due[key] - now
+        due = self._due.get(key, 0.0)
+        if not instant and now < due:
+            return due - now
         return self._run(pod, key, now, instant)
 
-    def _run(self, pod: Obj, key: tuple[str, str], now: float, instant: bool) -> float | None:
+    def _run(self, pod: Obj, key: Key, now: float, instant: bool) -> float | None:
         mode = self.faults.mode(pod_revision(pod))
         restarts = proxy_restarts(pod)
-        wait: float | None = None
+        waits: list[float] = []
         if mode == CRASHLOOP:
             due = self._next_crash.get(key)
             if due is None or now >= due:
                 restarts += 1
-                due = self._next_crash[key] = now + min(10 * 2 ** (restarts - 1), 300)
-            wait = None if instant else due - now
+                due = self._next_crash[key] = now + crash_backoff(restarts)
+            waits.append(due - now)
         else:
             self._next_crash.pop(key, None)
-        new = running_status(pod, self.clock, mode, restarts)
-        if _fingerprint(new) != _fingerprint(pod.get("status") or {}):
-            self._write(pod, new)
-        return wait
+        status, wait = observe(pod, self.clock, mode, restarts)
+        self._write(key, pod, merge_foreign(pod.get("status") or {}, status))
+        if wait is not None:
+            waits.append(wait)
+        return None if instant or not waits else max(min(waits), 0.0)
 
     def _bind(self, pod: Obj) -> Obj:
         spec = dict(pod["spec"], nodeName=next(self._nodes))
         return self.store.update(POD, dict(pod, spec=spec))
 
-    def _write(self, pod: Obj, status: Obj) -> None:
+    def _write(self, key: Key, pod: Obj, status: Obj) -> None:
+        """Write the kubelet's view when it differs from the one it last wrote."""
+        view = fingerprint(status)
+        last = self._written.get(key)
+        if (last if last is not None else fingerprint(pod.get("status") or {})) == view:
+            return
+        self._written[key] = view
         self.store.update(POD, dict(pod, status=status), status_only=True)
-
-
-def proxy_restarts(pod: Obj) -> int:
-    for status in (pod.get("status") or {}).get("containerStatuses") or ():
-        if status["name"] == "istio-proxy":
-            return int(status.get("restartCount", 0))
-    return 0
-
-
-def _fingerprint(status: Obj) -> tuple[object, ...]:
-    containers = tuple((c["name"], c.get("ready"), c.get("restartCount"), tuple(c.get("state", {})))
-                       for c in status.get("containerStatuses") or ())
-    return status.get("phase"), containers, tuple(
-        (c["type"], c["status"]) for c in status.get("conditions") or ())
-
-
-def _node_ip(pod: Obj) -> str:
-    node = pod["spec"].get("nodeName") or NODE_NAMES[0]
-    return f"10.224.0.{4 + int(node[-1]) if node[-1].isdigit() else 4}"
-
-
-def _pod_ip(pod: Obj) -> str:
-    digest = hashlib.blake2s(pod["metadata"]["name"].encode(), digest_size=2).digest()
-    return f"10.244.{digest[0]}.{digest[1] % 250 + 2}"
-
-
-def image_id(image: str) -> str:
-    repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
-
-
-def _container_id(pod: Obj, name: str, restarts: int) -> str:
-    seed = f"{pod['metadata']['uid']}/{name}/{restarts}".encode()
-    return "containerd://" + hashlib.sha256(seed).hexdigest()
-
-
-def _cond(kind: str, ok: bool, now: str, reason: str = "", message: str = "") -> Obj:
-    cond: Obj = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
-                 "lastTransitionTime": now}
-    if not ok and reason:
-        cond.update(reason=reason, message=message)
-    return cond
-
-
-def pending_status(pod: Obj, clock: SimClock) -> Obj:
-    now, spec = clock.rfc3339(), pod["spec"]
-    inits = [c["name"] for c in spec.get("initContainers") or ()]
-    names = [c["name"] for c in spec.get("containers") or ()]
-    waiting = "PodInitializing" if inits else "ContainerCreating"
-    status = _base(pod, clock, "Pending", [
-        _cond("PodReadyToStartContainers", False, now),
-        _cond("Initialized", not inits, now, "ContainersNotInitialized",
-              f"containers with incomplete status: [{' '.join(inits)}]"),
-        _cond("Ready", False, now, "ContainersNotReady",
-              f"containers with unready status: [{' '.join(names)}]"),
-        _cond("ContainersReady", False, now, "ContainersNotReady",
-              f"containers with unready status: [{' '.join(names)}]"),
-        _cond("PodScheduled", True, now)])
-    status["containerStatuses"] = [
-        {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
-         "restartCount": 0, "started": False, "state": {"waiting": {"reason": waiting}}}
-        for c in spec.get("containers") or ()]
-    if inits:
-        status["initContainerStatuses"] = [
-            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
-             "restartCount": 0, "started": True,
-             "state": {"running": {"startedAt": now}}} for c in spec["initContainers"]]
-    return status
-
-
-def _base(pod: Obj, clock: SimClock, phase: str, conditions: list[Obj]) -> Obj:
-    old = pod.get("status") or {}
-    start = old.get("startTime") or clock.rfc3339()
-    host = _node_ip(pod)
-    status: Obj = {"phase": phase, "conditions": conditions, "hostIP": host,
-                   "hostIPs": [{"ip": host}], "startTime": start,
-                   "qosClass": old.get("qosClass", "BestEffort")}
-    if phase == "Running":
-        ip = host if pod["spec"].get("hostNetwork") else _pod_ip(pod)
-        status.update(podIP=ip, podIPs=[{"ip": ip}])
-    return status
-
-
-def running_status(pod: Obj, clock: SimClock, mode: str = "ready", restarts: int = 0) -> Obj:
-    now, spec = clock.rfc3339(), pod["spec"]
-    old = pod.get("status") or {}
-    started = old.get("startTime") or now
-    containers = [_running(pod, c, mode, restarts, started, now)
-                  for c in spec.get("containers") or ()]
-    unready = [c["name"] for c in containers if not c["ready"]]
-    ready = not unready
-    message = f"containers with unready status: [{' '.join(unready)}]"
-    status = _base(pod, clock, "Running", [
-        _cond("PodReadyToStartContainers", True, started),
-        _cond("Initialized", True, started),
-        _cond("Ready", ready, now, "ContainersNotReady", message),
-        _cond("ContainersReady", ready, now, "ContainersNotReady", message),
-        _cond("PodScheduled", True, started)])
-    status["containerStatuses"] = containers
-    if spec.get("initContainers"):
-        status["initContainerStatuses"] = [
-            {"name": c["name"], "image": c.get("image", ""),
-             "imageID": image_id(c.get("image", "")),
-             "containerID": _container_id(pod, c["name"], 0), "ready": True, "restartCount": 0,
-             "started": False, "state": {"terminated": {
-                 "exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started,
-                 "containerID": _container_id(pod, c["name"], 0)}}}
-            for c in spec["initContainers"]]
-    return status
-
-
-def _running(pod: Obj, container: Obj, mode: str, restarts: int, started: str, now: str) -> Obj:
-    name, image = container["name"], container.get("image", "")
-    faulty = name == "istio-proxy" and mode != "ready"
-    count = restarts if name == "istio-proxy" else 0
-    status: Obj = {"name": name, "image": image, "imageID": image_id(image),
-                   "containerID": _container_id(pod, name, count), "ready": not faulty,
-                   "restartCount": count, "started": True,
-                   "state": {"running": {"startedAt": started}}}
-    if faulty and mode == CRASHLOOP:
-        status["started"] = False
-        status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": (
-            f"back-off {min(10 * 2 ** max(count - 1, 0), 300)}s restarting failed "
-            f"container=istio-proxy pod={pod['metadata']['name']}_{pod['metadata']['namespace']}"
-            f"({pod['metadata']['uid']})")}}
-        status["lastState"] = {"terminated": {"exitCode": 255, "reason": "Error", "startedAt": now,
-                                              "finishedAt": now,
-                                              "containerID": _container_id(pod, name, count)}}
-    return status

@@ -17,8 +17,8 @@ from meshsim.kube.store import Obj
 
 log = logging.getLogger(__name__)
 ERROR_RETRY = 1.0
-PRIORITY = ("pod", "replicaset", "statefulset", "daemonset", "deployment", "hpa-target", "hpa",
-            "gc")  # sim seconds before a sync that raised runs again
+PRIORITY = ("pod", "replicaset", "statefulset", "daemonset", "job", "deployment", "cronjob",
+            "hpa-target", "hpa", "gc")  # sim seconds before a sync that raised runs again
 
 
 class AsyncRunner:

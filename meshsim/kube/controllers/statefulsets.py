@@ -34,6 +34,7 @@ class StatefulSetController:
             if sts is None:
                 return None
             update_rev = f"{name}-{template_hash(sts['spec']['template'])}"
+            self._delete_finished(sts)
             failed = False
             for _ in range(int(sts["spec"].get("replicas", 1)) + 2 if instant else 1):
                 pods = self._pods(sts)
@@ -46,6 +47,13 @@ class StatefulSetController:
             write_status(self.store, STATEFULSET, sts, self._status(sts, self._pods(sts),
                                                                       update_rev))
             return RETRY_AFTER if failed else None
+
+    def _delete_finished(self, sts: Obj) -> None:
+        """A pod that failed (evicted, say) or succeeded is deleted so that its ordinal can be
+        created again under the same name (RecreatingFailedPod / RecreatingTerminatedPod)."""
+        for pod in owned_by(self.store, POD, sts):
+            if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+                self._delete(pod)
 
     def _pods(self, sts: Obj) -> dict[int, Obj]:
         prefix = sts["metadata"]["name"] + "-"
