@@ -90,7 +90,7 @@ SCENARIOS: dict[str, tuple[ClusterSeed, ...]] = {
     "large": (ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _large),),
     "brownfield": (ClusterSeed("aks-brownfield", scenarios.BROWNFIELD_REVISION,
                                scenarios.BROWNFIELD_KUBERNETES, _brownfield,
-                               exclude=scenarios.BROWNFIELD_OUT_OF_SCOPE),),
+                               exclude=scenarios.BROWNFIELD_OUT_OF_SCOPE, entra=True),),
     "entra": (ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _bookinfo, entra=True),),
 }
 

@@ -2,7 +2,7 @@
 pod, a Job pod whose classic sidecar keeps it running, a canary tag left from an earlier upgrade
 that another team's namespace still uses, a `default` tag serving istio-injection=enabled,
 crash-looping workloads without a sidecar, asm-1-27 (classic) to asm-1-29 (native sidecars),
-and another tool changing the cluster on ARM meanwhile. The cluster ends as the seed says,
+Entra ID with local accounts disabled, and another tool changing the cluster on ARM meanwhile. The cluster ends as the seed says,
 with everything else intact."""
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def _arm(h: Harness) -> dict[str, Any]:
 
 
 def _start_and_roll(h: Harness) -> None:
+    assert h.sim.describe()["clusters"][0]["entra"]  # Entra ID, local accounts disabled
     finished_before = {p["metadata"]["name"] for p in _pods(h) if _phase(p) != "Running"}
     assert len(finished_before) == 3  # two finished Job pods, one evicted pod
     h.command(ALICE, f"start {CLUSTER} --to {NEW}")
@@ -116,6 +117,8 @@ def test_brownfield_complete_keeps_what_others_own_and_moves_the_rest(tmp_path: 
         kept = [e for e in h.bot.services.store.audit_log(run_id=h.run().id)
                 if e.kind is AuditKind.TAG_KEPT]
         assert [e.detail["namespaces"] for e in kept] == [["partner"]]
+        # The bot reached the cluster with its own tokens for the AKS server app.
+        assert h.sim.arm.entra.calls("6dae42f8-4368-4678-94ff-3960e28e3630")
 
 
 def test_brownfield_rollback_returns_every_tag_and_pod_to_the_old_revision(
