@@ -2,8 +2,8 @@
 pod, a Job pod whose classic sidecar keeps it running, a canary tag left from an earlier upgrade
 that another team's namespace still uses, a `default` tag serving istio-injection=enabled,
 crash-looping workloads without a sidecar, asm-1-27 (classic) to asm-1-29 (native sidecars),
-Entra ID with local accounts disabled, and another tool changing the cluster on ARM meanwhile. The cluster ends as the seed says,
-with everything else intact."""
+Entra ID with local accounts disabled, and another tool changing the cluster on ARM meanwhile.
+The cluster ends as the seed says, with everything else intact."""
 
 from __future__ import annotations
 
