@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from bot.upgrade.cluster_facts import Census
 from bot.upgrade.plan import Plan
+from bot.upgrade.pod_notes import finished_notes
 
 # --- census ----------------------------------------------------------------------------------
 
@@ -34,7 +35,10 @@ def census_json(c: Census) -> dict[str, Any]:
                            "revisions": dict(w.revisions), "versions": dict(w.versions),
                            "drifted": w.drifted} for w in c.by_workload.values()],
             "drift": [{"namespace": p.namespace, "pod": p.name, "revision": p.revision,
-                       "image": p.image} for p in c.drift]}
+                       "image": p.image} for p in c.drift],
+            "modes": {rev: dict(modes) for rev, modes in c.modes.items()},
+            "finished": [{"revision": f.revision, "kind": f.kind, "phase": f.phase,
+                          "pods": f.pods, "namespaces": list(f.namespaces)} for f in c.finished]}
 
 
 def census_table(c: Census) -> str:
@@ -49,7 +53,11 @@ def census_table(c: Census) -> str:
     summary = ", ".join(f"{rev}: {n}" for rev, n in sorted(c.by_revision.items())) or "none"
     lines += ["", f"{c.pods} pods, {c.injected} with a sidecar ({summary}); "
               f"{len(c.drift)} outdated"]
+    lines += [f"sidecar modes on {rev}: " + ", ".join(f"{mode} {n}" for mode, n in
+                                                    sorted(modes.items()))
+              for rev, modes in sorted(c.modes.items()) if modes]
     lines += [f"injector {rev}: {image}" for rev, image in sorted(c.injector_images.items())]
+    lines += [f"not counted: {note}" for note in finished_notes(c)]
     return "\n".join(lines) + "\n"
 
 

@@ -88,3 +88,18 @@ def test_bad_input_gives_a_clear_error_not_a_traceback(sim: MeshSim, tmp_path: P
     done = cli(*full, env=env)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and words in done.stderr, done.stderr
+
+
+def test_census_of_a_lived_in_cluster_shows_modes_and_leaves_finished_pods_out(
+        tmp_path: Path) -> None:
+    with MeshSim("brownfield", speed=SPEED, workdir=tmp_path / "sim") as lived_in:
+        args = ("census", "--kubeconfig", str(lived_in.kubeconfig), "--context",
+                "aks-brownfield")
+        table = cli(*args)
+        assert table.returncode == 0, table.stderr
+        assert "sidecar modes on asm-1-27: classic" in table.stdout
+        assert "not counted: 2 finished Job pods still show asm-1-27" in table.stdout
+        assert "not counted: 1 evicted pod still shows asm-1-27" in table.stdout
+        data = json.loads(cli(*args, "--json").stdout)
+        assert {(f["kind"], f["pods"]) for f in data["finished"]} == {("Job", 2), ("Evicted", 1)}
+        assert data["modes"]["asm-1-27"]["classic"] == data["by_revision"]["asm-1-27"]
