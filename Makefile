@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck sandbox bench clean postgres
+.PHONY: install test lint typecheck sandbox bench clean postgres release
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,24 @@ sandbox: install
 
 bench: install
 	$(BIN)/python bench/census.py
+
+# One install manifest per overlay, named by the version of the installed package:
+# $(DIST)/mesh-upgrade-bot-<version>-base.yaml (deploy/) and -ha.yaml (deploy/overlays/ha),
+# each exactly what `kubectl kustomize` renders (tests/deploy checks both). Refuses when
+# deploy/components/release stamps another version than the package's.
+DIST ?= dist
+RELEASE_OVERLAYS := base=deploy ha=deploy/overlays/ha
+release: install
+	@version=$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("mesh-upgrade-bot"))') \
+	&& mkdir -p $(DIST) && for pair in $(RELEASE_OVERLAYS); do \
+	  out=$(DIST)/mesh-upgrade-bot-$$version-$${pair%%=*}.yaml; \
+	  kubectl kustomize $${pair#*=} > $$out.tmp || exit 1; \
+	  grep -q "app.kubernetes.io/version: $$version$$" $$out.tmp \
+	  && grep -q "image: .*:$$version$$" $$out.tmp \
+	  || { echo "$${pair#*=} is not version $$version: set it in deploy/components/release" >&2; \
+	       rm -f $$out.tmp; exit 1; }; \
+	  mv $$out.tmp $$out && echo $$out; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

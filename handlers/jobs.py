@@ -24,7 +24,7 @@ from bot.upgrade.approvals import ApprovalPolicy, expires_at
 from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
-from bot.upgrade.records import Run
+from bot.upgrade.records import NewAuditEntry, Run
 from bot.workflow.approvals import requested_at
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,10 @@ def expire_approval(s: Services, run_id: int, action: str, version: int, asked: 
         return
     until = expires_at(policy, datetime.fromisoformat(asked))
     # The audit entry is also the thread's reply (posted by the sync with the card's edit).
-    s.store.audit("bot", AuditKind.EXPIRED,
-                  f"expired: {action} was not approved by {when(until)}; its button "
-                  "on the card now asks for it again", cluster=run.cluster, run_id=run_id,
-                  detail={"action": action, "run_version": version, "asked_at": asked})
+    s.workflow.record(run, NewAuditEntry(
+        "bot", AuditKind.EXPIRED, f"expired: {action} was not approved by {when(until)}; its "
+        "button on the card now asks for it again",
+        {"action": action, "run_version": version, "asked_at": asked}))
     s.notifier.sync(run_id)
 
 

@@ -28,7 +28,7 @@ from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
 from bot.azure.client import build_client
 from bot.azure.mesh import AksMesh
 from bot.config.settings import ClusterConfig
-from bot.upgrade.errors import GiveUp, MeshUpgradeError, RetryLater
+from bot.upgrade.errors import Cause, GiveUp, MeshUpgradeError, RetryLater
 
 ENV_URL, ENV_CA = "MESH_UPGRADE_ARM_URL", "MESH_UPGRADE_ARM_CA"
 ENV_AUTHORITY = "AZURE_AUTHORITY_HOST"
@@ -94,7 +94,7 @@ def token_error(exc: AzureError, scope: str) -> MeshUpgradeError:
 
 
 def connect_mesh(cfg: ClusterConfig, arm: ArmEndpoint,
-                 on_error: Callable[[], None] | None = None) -> AksMesh:
+                 on_error: Callable[[Cause], None] | None = None) -> AksMesh:
     """The ARM adapter of `cfg`'s cluster; `on_error` counts failed calls (/metrics)."""
     client = build_client(cfg.subscription_id, arm.token_credential, arm.base_url, arm.ca_file)
     return AksMesh(client, cfg.resource_group, cfg.cluster_name, on_error=on_error)

@@ -22,9 +22,11 @@ from azure.core.exceptions import (
 )
 
 from bot.upgrade.errors import (
+    Cause,
     GiveUp,
     MeshUpgradeError,
     RetryLater,
+    error_cause,
     error_for_status,
     retry_after_seconds,
 )
@@ -48,17 +50,29 @@ _ACTION_IN_MESSAGE = re.compile(r"perform action '([^']+)'")
 
 @contextmanager
 def arm_errors(cluster: str, doing: str, permission: str,
-               on_error: Callable[[], None] | None = None) -> Iterator[None]:
+               on_error: Callable[[Cause], None] | None = None) -> Iterator[None]:
     """Raise the project's error for any azure-core error inside the block (and tell
-    `on_error`, which counts failed calls for the bot's /metrics)."""
+    `on_error` its cause, which counts failed calls for the bot's /metrics)."""
     try:
         yield
     except MeshUpgradeError:
         raise
     except AzureError as exc:
         if on_error is not None:
-            on_error()
+            on_error(cause_of(exc))
         raise translate(exc, cluster, doing, permission) from exc
+
+
+def cause_of(exc: AzureError) -> Cause:
+    """An authentication error without an HTTP response is azure-identity failing to get a
+    token (MSAL and the credential chain raise it so); with one, ARM refused the token."""
+    if isinstance(exc, ClientAuthenticationError) and exc.response is None:
+        return Cause.TOKEN
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        return error_cause(exc.status_code)
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return Cause.NETWORK
+    return Cause.OTHER
 
 
 def translate(exc: AzureError, cluster: str, doing: str, permission: str) -> MeshUpgradeError:

@@ -52,7 +52,7 @@ from bot.azure.errors import (
     rp_message,
 )
 from bot.azure.polling import StepPolling
-from bot.upgrade.errors import GiveUp
+from bot.upgrade.errors import Cause, GiveUp
 from bot.upgrade.mesh_facts import (
     MeshState,
     Observed,
@@ -82,7 +82,7 @@ class AksMesh:
 
     def __init__(self, client: ContainerServiceClient, resource_group: str, name: str,
                  now: Callable[[], datetime] | None = None,
-                 on_error: Callable[[], None] | None = None) -> None:
+                 on_error: Callable[[Cause], None] | None = None) -> None:
         self._client = client
         self._on_error = on_error  # counts failed ARM calls (the bot's /metrics)
         self._clusters = client.managed_clusters
@@ -136,7 +136,7 @@ class AksMesh:
             if op is not None:
                 return op
         if self._on_error is not None:
-            self._on_error()
+            self._on_error(Cause.CONFLICT)
         raise changed_meanwhile(self.label, "change the mesh revisions", PUT_ATTEMPTS)
 
     def operation_status(self, op: Operation | str) -> OperationStatus:

@@ -11,6 +11,7 @@ SLACK_MODES = ("socket", "http")  # bot.config.settings.SlackMode, without loadi
 # meshsim's scenarios, without loading meshsim
 SCENARIOS = ("bookinfo", "fleet", "large", "entra", "brownfield")
 DEFAULT_OPS_PORT = 8080
+LOG_LEVEL_ENV = "MESH_UPGRADE_LOG_LEVEL"  # e.g. "INFO,azure=DEBUG"
 
 
 def census_args(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,37 @@ def plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", help="target revision, e.g. asm-1-23 (default: the next offered)")
 
 
+class LogLevels(argparse.Action):
+    """`--log-level` may be repeated; given at all, it replaces the default."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        given = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, [*(given if isinstance(given, list) else []), values])
+
+
+def log_level(text: str) -> str:
+    """LEVEL or LOGGER=LEVEL (comma-separated), checked by the parser that will read it."""
+    from bot.runtime.logs import parse_levels
+
+    try:
+        parse_levels([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def log_args(p: argparse.ArgumentParser, level: str, fmt: str) -> None:
+    p.add_argument("--log-level", default=(level,), action=LogLevels, type=log_level,
+                   metavar="[LOGGER=]LEVEL",
+                   help=f"DEBUG, INFO, WARNING or ERROR for the bot's own logs (default {level}"
+                        f"; ${LOG_LEVEL_ENV} for `run`); LOGGER=LEVEL for one library, e.g. "
+                        "azure=DEBUG (repeatable). Libraries log only warnings unless named: "
+                        "azure, msal, urllib3, kubernetes, slack_bolt, slack_sdk, apscheduler")
+    p.add_argument("--log-format", choices=["json", "text"], default=fmt,
+                   help=f"json: one object per line; text: for a terminal (default {fmt})")
+
+
 def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="the bot's YAML configuration")
     p.add_argument("--mode", choices=SLACK_MODES,
@@ -41,10 +73,7 @@ def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ops-port", type=int, default=DEFAULT_OPS_PORT,
                    help=f"port of /healthz, /livez and /metrics (default {DEFAULT_OPS_PORT}; "
                         "0: a free port)")
-    p.add_argument("--log-level", default=os.environ.get("MESH_UPGRADE_LOG_LEVEL", "INFO"),
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
-    p.add_argument("--log-format", choices=["json", "text"], default="json",
-                   help="json: one object per line (default); text: for a terminal")
+    log_args(p, os.environ.get(LOG_LEVEL_ENV) or "INFO", "json")
     p.add_argument("--drive-every", type=float, default=1.0,
                    help="seconds between looks at active runs (tests use less)")
     p.add_argument("--max-wait", type=float, default=30.0,
@@ -66,3 +95,15 @@ def sandbox_args(p: argparse.ArgumentParser) -> None:
                    help="port of the Slack page and API (0: a free port)")
     p.add_argument("--soak", type=float, default=120.0,
                    help="verifying period in simulated seconds (default 120)")
+    log_args(p, "INFO", "text")
+
+
+def config_validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the bot's YAML configuration (clusters.yaml)")
+    p.epilog = ("Offline: the checks and messages of `run` loading the file, nothing else. "
+                "Exit status 0: valid; 1: invalid (every problem printed as "
+                "FILE:LINE: KEY: what is wrong); 3: the file cannot be read.")
+
+
+def no_args(p: argparse.ArgumentParser) -> None:
+    return None

@@ -25,6 +25,7 @@ from bot.config.settings import ENV_SLACK_API, BotConfig, SlackMode
 from bot.kube.census_pool import CensusPool
 from bot.kube.lease import Elector
 from bot.runtime.bot import Bot
+from bot.runtime.events import EventLog
 from bot.runtime.logs import setup_logging
 from bot.runtime.metrics import Metrics, count_phases
 from bot.runtime.services import Services, Timing, build_services
@@ -51,7 +52,7 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
     metrics = Metrics(active=lambda: False)  # the adapters below count their errors here
     store = create_store(database_url)
     census = CensusPool()  # censuses parse in a worker process: acks never wait on them
-    workflow = build_workflow(config, store, arm, census, metrics)
+    workflow = build_workflow(config, store, arm, census, metrics, EventLog(metrics))
     client = build_client(slack.bot_token, slack.api_url, on_error=metrics.counter_of("slack"))
     services = build_services(config, store, workflow, Notifier(client, store, config),
                               Membership(client), database_url, timing)
@@ -59,7 +60,6 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
                           lambda: services.active)
     services.census_pool = census
     census.warm_up()
-    services.driver.on_advance = metrics.observe_step
     app = build_app(client, mode, slack.signing_secret, metrics.observe_ack)
     handlers.register(app, services)
     server = SlackServer(app, mode, slack.app_token, port,

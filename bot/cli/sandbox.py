@@ -50,6 +50,7 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
 
 def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from bot.cli.run import SlackAccess, build_bot, serve_until_stopped
+    from bot.runtime.logs import setup_logging
     from meshsim.sim import MeshSim, azure_environment
     from meshsim.slack import seed
 
@@ -63,6 +64,8 @@ def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET,
                             sim.slack.api_url)
         os.environ.update(azure_environment(described))  # as an operator would export them
+        setup_logging(args.log_level, args.log_format,
+                      [*seed.tokens().values(), described["entra"]["client_secret"]])
         arm = ArmEndpoint(described["arm"]["url"], described["arm"]["ca_file"])
         timing = Timing(drive_every=0.5, max_wait=1.0)
         bot = build_bot(config, slack, SlackMode.SOCKET, url, timing, arm=arm)

@@ -3,11 +3,13 @@ the leader elector on the bot's own cluster.
 
 Nothing is built at import time; `build_workflow` builds the store and returns a Workflow that
 connects to a cluster the first time a run needs it. With `metrics`, every adapter counts its
-failed calls there.
+failed calls there and every census of a cluster is shown there; `events` hears what happens
+in runs (bot/runtime/events.py).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ from bot.kube.client import kube_api_client
 from bot.kube.cluster import Cluster
 from bot.kube.lease import Callback, ElectionSettings, Elector
 from bot.store.repository import Store, create_store
+from bot.workflow.events import EventSink, ignore
 from bot.workflow.ports import Adapters
 from bot.workflow.runner import Workflow
 
@@ -36,8 +39,10 @@ def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint, census_pool: CensusPoo
     counts = metrics.counter_of if metrics is not None else None
     mesh = connect_mesh(cfg, arm, counts("arm") if counts else None)
     api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label, arm.kube_tokens())
+    census = functools.partial(metrics.observe_census, cfg.name) if metrics else None
     cluster = Cluster.from_api_client(api, cfg.bot_namespace, census_pool=census_pool,
-                                      on_error=counts("kubernetes") if counts else None)
+                                      on_error=counts("kubernetes") if counts else None,
+                                      on_census=census)
     return Adapters(mesh, cluster)
 
 
@@ -51,9 +56,9 @@ def build_elector(cfg: LeaderElectionConfig, on_lead: Callback, on_lose: Callbac
 
 def build_workflow(config: BotConfig, store: Store | None = None,
                    arm: ArmEndpoint | None = None, census_pool: CensusPool | None = None,
-                   metrics: Metrics | None = None) -> Workflow:
+                   metrics: Metrics | None = None, events: EventSink = ignore) -> Workflow:
     """The workflow; with `census_pool` (the Slack bot) censuses run in its worker process."""
     endpoint = arm if arm is not None else ArmEndpoint.from_env()
     return Workflow(store or create_store(database_url(config, Secrets())), config,
                     lambda name: connect_cluster(config.cluster(name), endpoint, census_pool,
-                                                 metrics))
+                                                 metrics), events=events)

@@ -2,7 +2,8 @@
 
 People edit the YAML by hand: a repeated key, a secret written into the file, or a value the
 schema (settings.py) refuses is reported as `file:line: key: message`, never as a traceback.
-PyYAML's nodes keep the line of every key, which the parsed data no longer has.
+PyYAML's nodes keep the line of every key, which the parsed data no longer has; the raw text
+is kept too, for the Slack names YAML swallows (bot/config/yaml_hints.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
+from bot.config.yaml_hints import commented_name, lost_to_comment, yaml_error_hint
 from bot.upgrade.errors import MeshUpgradeError
 
 Loc = tuple[str | int, ...]
@@ -38,32 +40,57 @@ class Problem:
 class ConfigError(MeshUpgradeError):
     def __init__(self, problems: list[Problem], hint: str = "") -> None:
         text = "Configuration error" + ("s" if len(problems) > 1 else "") + ":\n"
-        super().__init__(text + "\n".join(f"  {p}" for p in problems),
-                         hint or "Fix the file and start the bot again.")
+        super().__init__(text + "\n".join(f"  {p}" for p in problems), hint or (
+            "Fix the file, then check it again: mesh-upgrade-bot config validate FILE"))
         self.problems = tuple(problems)
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.hint}"
 
 
-def read_yaml(file: str) -> tuple[Any, dict[Loc, int]]:
-    """The parsed document, and the line of every key and list item in it."""
+class UnreadableConfig(ConfigError):
+    """The file could not be read at all (missing, a directory, no permission, not UTF-8)."""
+
+
+@dataclass(frozen=True)
+class YamlFile:
+    file: str
+    text: str
+    data: Any
+    lines: dict[Loc, int]  # the line of every key and list item
+
+
+def read_yaml(file: str) -> YamlFile:
+    """The parsed document, its text, and the line of every key and list item in it."""
     try:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(file, 0, "", exc.strerror or str(exc))]) from None
+        raise UnreadableConfig([Problem(file, 0, "", exc.strerror or str(exc))],
+                               "Check the path and that the file is readable.") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableConfig([Problem(file, 0, "", f"not UTF-8 text ({exc.reason} at byte "
+                                                     f"{exc.start})")],
+                               "Save the file as UTF-8.") from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        raise ConfigError([Problem(file, line, "", f"not valid YAML: {exc.problem}")]) from None
+        raise ConfigError([_yaml_problem(file, text, exc)]) from None
     finally:
         loader.dispose()
     lines: dict[Loc, int] = {}
     _index(node, (), lines, file) if node is not None else None
-    return data, lines
+    return YamlFile(file, text, data, lines)
+
+
+def _yaml_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark
+    if mark is None:
+        return Problem(file, 0, "", f"not valid YAML: {exc.problem}")
+    hint = yaml_error_hint(text, mark.line, mark.column)
+    return Problem(file, mark.line + 1, "", f"not valid YAML: {exc.problem}"
+                   + (f"; {hint}" if hint else ""))
 
 
 def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str) -> None:
@@ -107,10 +134,9 @@ def _looks_secret(name: str, value: str) -> bool:
     return bool(_SECRET_VALUE.match(value)) or has_password
 
 
-def validation_problems(file: str, lines: dict[Loc, int], exc: ValidationError
-                        ) -> list[Problem]:
+def validation_problems(doc: YamlFile, exc: ValidationError) -> list[Problem]:
     """pydantic's errors as problems at the line of their key, the most specific only."""
-    return [_problem(file, lines, e) for e in _most_specific(exc)]
+    return [_problem(doc, e) for e in _most_specific(exc)]
 
 
 def _most_specific(exc: ValidationError) -> list[Any]:
@@ -122,14 +148,28 @@ def _most_specific(exc: ValidationError) -> list[Any]:
             if not any(len(o) > len(loc) and o[:len(loc)] == loc for o in locs)]
 
 
-def _problem(file: str, lines: dict[Loc, int], error: Any) -> Problem:
+def _problem(doc: YamlFile, error: Any) -> Problem:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
     message = "unknown key" if kind == "extra_forbidden" else error["msg"]
     if kind not in ("missing", "extra_forbidden") and isinstance(error.get("input"),
                                                                str | int | float):
         message += f" (got {error['input']!r})"
-    return Problem(file, _line(lines, loc), _key(loc), message.removeprefix("Value error, "))
+    if error.get("input", "") is None and (lost := _lost_name(doc, loc)):
+        message = lost
+    line = _line(doc.lines, loc)
+    return Problem(doc.file, line, _key(loc), message.removeprefix("Value error, "))
+
+
+def _lost_name(doc: YamlFile, loc: Loc) -> str | None:
+    """For a null value: what to do when its line shows a `#name` YAML read as a comment."""
+    if loc not in doc.lines:
+        return None
+    text = doc.text.splitlines()
+    number = doc.lines[loc] - 1
+    name = commented_name(text[number]) if number < len(text) else None
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    return lost_to_comment(key, name) if name else None
 
 
 def _line(lines: dict[Loc, int], loc: Loc) -> int:

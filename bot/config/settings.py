@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -51,22 +52,35 @@ def _duration(value: Any) -> Any:
     return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 
-def _slack_id(first: str, what: str, example: str) -> AfterValidator:
-    """Approvers and channels are matched by ID; a #name or @name would never match."""
-    pattern = re.compile(f"[{first}][A-Z0-9]{{2,}}")
+def _slack_id(first: str, what: str, example: str) -> tuple[AfterValidator, WithJsonSchema]:
+    """Approvers and channels are matched by ID; a #name or @name would never match. The JSON
+    Schema carries the same pattern, so an editor flags a name as it is typed."""
+    pattern = f"[{first}][A-Z0-9]{{2,}}"
+    compiled = re.compile(pattern)
 
     def check(value: str) -> str:
-        if not pattern.fullmatch(value):
+        if not compiled.fullmatch(value):
             raise ValueError(f"expected a Slack {what} ID like {example}, not a name")
         return value
 
-    return AfterValidator(check)
+    schema = {"type": "string", "pattern": f"^{pattern}$",
+              "description": f"a Slack {what} ID like {example} (not a name)"}
+    return AfterValidator(check), WithJsonSchema(schema)
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-UserId = Annotated[str, _slack_id("UW", "user", "U0123ABCD")]
-GroupId = Annotated[str, _slack_id("S", "user group", "S0123ABCD")]
-ChannelId = Annotated[str, _slack_id("CGD", "channel", "C0123ABCD")]
+_USER_ID, _USER_SCHEMA = _slack_id("UW", "user", "U0123ABCD")
+_GROUP_ID, _GROUP_SCHEMA = _slack_id("S", "user group", "S0123ABCD")
+_CHANNEL_ID, _CHANNEL_SCHEMA = _slack_id("CGD", "channel", "C0123ABCD")
+# pydantic would describe a timedelta as an ISO 8601 string ("format": "duration"), which
+# would make editors flag the "90s" and "1h30m" that _duration accepts.
+_DURATION_SCHEMA = WithJsonSchema({"type": ["string", "number"], "examples": ["90s", "30m",
+                                                                              "1h30m", "2d"],
+                                   "description": "a duration: 90s, 5m, 1h30m, 2d, seconds, "
+                                                  "or ISO 8601 (PT5M)"})
+Duration = Annotated[timedelta, BeforeValidator(_duration), _DURATION_SCHEMA]
+UserId = Annotated[str, _USER_ID, _USER_SCHEMA]
+GroupId = Annotated[str, _GROUP_ID, _GROUP_SCHEMA]
+ChannelId = Annotated[str, _CHANNEL_ID, _CHANNEL_SCHEMA]
 
 
 class _Model(BaseModel):
@@ -296,13 +310,21 @@ def reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, for editors (yaml-language-server)."""
+    schema = BotConfig.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "mesh-upgrade-bot configuration (clusters.yaml)", **{
+                k: v for k, v in schema.items() if k != "title"}}
+
+
 def load_config(path: str | Path) -> BotConfig:
     """Parse and validate the YAML file; ConfigError lists every problem with file:line:key."""
     file = str(path)
-    data, lines = read_yaml(file)
-    if problems := secrets_in_file(file, data, lines):
+    doc = read_yaml(file)
+    if problems := secrets_in_file(file, doc.data, doc.lines):
         raise ConfigError(problems, "Secrets belong in the environment, not in the file.")
     try:
-        return BotConfig.model_validate(data)
+        return BotConfig.model_validate(doc.data)
     except ValidationError as exc:
-        raise ConfigError(validation_problems(file, lines, exc)) from None
+        raise ConfigError(validation_problems(doc, exc)) from None

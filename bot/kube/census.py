@@ -70,6 +70,7 @@ class _Tally:
     revisions: dict[str, str | None] = field(default_factory=dict)  # status JSON -> revision
     versions: dict[str, str] = field(default_factory=dict)  # image -> version
     modes: dict[str, Counter[str]] = field(default_factory=dict)  # revision -> mode -> pods
+    revision_versions: dict[str, Counter[str]] = field(default_factory=dict)  # rev -> version
     finished: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
 
     def add(self, pod: Obj) -> None:
@@ -93,6 +94,7 @@ class _Tally:
             self.injected += 1
             self.by_revision[revision] += 1
             self.by_version[version] += 1
+            self.revision_versions.setdefault(revision, Counter())[version] += 1
             if mode is not None:
                 self.modes.setdefault(revision, Counter())[mode] += 1
         if drifted:
@@ -145,7 +147,8 @@ class _Tally:
                          for (revision, kind, phase), counts in sorted(self.finished.items()))
         return Census(self.pods, self.injected, dict(self.by_revision), dict(self.by_version),
                       namespaces, workloads, dict(self.images), tuple(self.drift), self.pages,
-                      finished, {r: dict(c) for r, c in sorted(self.modes.items())})
+                      finished, {r: dict(c) for r, c in sorted(self.modes.items())},
+                      {r: dict(c) for r, c in sorted(self.revision_versions.items())})
 
 
 class CensusReader:

@@ -17,9 +17,7 @@ half-way through a token that lives less than 10 minutes.
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +29,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from bot.config.identity import user_agent
+from bot.config.identity import token_object_id, user_agent
 from bot.upgrade.errors import GiveUp
 
 if TYPE_CHECKING:
@@ -142,15 +140,7 @@ def token_principal(api: kube_client.ApiClient) -> str | None:
     """The object id the client's Entra ID token names (its `oid` claim), unverified: what a
     role assignment must name. None for a client without such a token."""
     header = str(api.configuration.api_key.get("authorization") or "")
-    parts = header.removeprefix("Bearer ").split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return None
-    oid = claims.get("oid") if isinstance(claims, dict) else None
-    return str(oid) if oid else None
+    return token_object_id(header.removeprefix("Bearer "))
 
 
 def entra_server_id(document: dict[str, Any], context: str | None) -> str | None:

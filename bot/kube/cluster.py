@@ -41,6 +41,9 @@ from bot.upgrade.cluster_facts import (
     WaveReport,
     WorkloadRef,
 )
+from bot.upgrade.errors import Cause
+
+OnCensus = Callable[[Census], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Cluster:
     control_plane: ControlPlane
     hpas: Hpas
     health: Health
+    on_census: OnCensus | None = None  # told of every whole-cluster census (the bot's /metrics)
 
     @classmethod
     def from_api_client(cls, api_client: ApiClient, own_namespace: str, *,
@@ -60,9 +64,11 @@ class Cluster:
                         ingress_namespace: str = INGRESS_NAMESPACE,
                         clock: Callable[[], float] | None = None,
                         census_pool: CensusPool | None = None,
-                        on_error: Callable[[], None] | None = None) -> Cluster:
+                        on_error: Callable[[Cause], None] | None = None,
+                        on_census: OnCensus | None = None) -> Cluster:
         """With `census_pool`, censuses are taken in its worker process (census_pool.py);
-        `on_error` is called for every failed API call (the bot's /metrics count them)."""
+        `on_error` is called with the cause of every failed API call and `on_census` with
+        every census of the whole cluster (the bot's /metrics count and show them)."""
         io = KubeIO(api_client, on_error)
         core, apps = CoreV1Api(api_client), AppsV1Api(api_client)
         admission = AdmissionregistrationV1Api(api_client)
@@ -73,7 +79,7 @@ class Cluster:
                    else PooledCensus(census_pool, api_client, istio_namespace),
                    ControlPlane(io, core, apps, istio_namespace, ingress_namespace),
                    Hpas(io, AutoscalingV2Api(api_client), (istio_namespace, ingress_namespace)),
-                   Health(io, core, apps))
+                   Health(io, core, apps), on_census)
 
     # --- the workflow's seam (bot/workflow/ports.py ClusterPort) ------------------------------
 
@@ -85,6 +91,9 @@ class Cluster:
 
     def list_tags(self) -> tuple[RevisionTag, ...]:
         return self.tags.list_tags()
+
+    def forbidden_tag_changes(self, changes: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+        return self.tags.forbidden(changes)
 
     def namespace_injection(self) -> tuple[NamespaceInjection, ...]:
         return self.namespaces.injection()
@@ -98,7 +107,10 @@ class Cluster:
                                       progress_timeout=progress_timeout)
 
     def take_census(self, namespace: str | None = None) -> Census:
-        return self.census.take(namespace)
+        census = self.census.take(namespace)
+        if namespace is None and self.on_census is not None:
+            self.on_census(census)
+        return census
 
     def plane_status(self, revision: str) -> RevisionPlane:
         return self.control_plane.status(revision)

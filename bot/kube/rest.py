@@ -22,9 +22,11 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from bot.upgrade.errors import (
+    Cause,
     GiveUp,
     MeshUpgradeError,
     RetryLater,
+    error_cause,
     error_for_status,
     retry_after_seconds,
 )
@@ -39,7 +41,8 @@ _CONTINUE = re.compile(rb'"continue"\s*:\s*"((?:[^"\\]|\\.)*)"')
 class KubeIO:
     """One API client plus a thread-safe request counter."""
 
-    def __init__(self, api_client: ApiClient, on_error: Callable[[], None] | None = None) -> None:
+    def __init__(self, api_client: ApiClient,
+                 on_error: Callable[[Cause], None] | None = None) -> None:
         self.api_client = api_client
         self._on_error = on_error or _nothing  # counts failed calls (the bot's /metrics)
         self._lock = threading.Lock()
@@ -59,10 +62,10 @@ class KubeIO:
         try:
             return fn(*args, **kw)
         except ApiException as exc:
-            self._on_error()
+            self._on_error(error_cause(exc.status))
             raise translate(exc, verb, resource) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            self._on_error()
+            self._on_error(Cause.NETWORK)
             raise RetryLater(f"Kubernetes API server unreachable ({verb} {resource}): {exc}",
                              15.0) from exc
 
@@ -113,7 +116,7 @@ class KubeIO:
         return data
 
 
-def _nothing() -> None:
+def _nothing(_cause: Cause) -> None:
     pass
 
 

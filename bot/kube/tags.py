@@ -10,12 +10,13 @@ and people may have made them with other names.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
-from kubernetes.client import AdmissionregistrationV1Api, CoreV1Api
+from kubernetes.client import AdmissionregistrationV1Api, AuthorizationV1Api, CoreV1Api
 
 from bot.kube.rest import KubeIO, Obj, status_of
-from bot.upgrade.addon import ISTIO_NAMESPACE
+from bot.upgrade.addon import ISTIO_NAMESPACE, tag_webhook_name
 from bot.upgrade.cluster_facts import DEFAULT_TAG, RevisionTag, TagChange, TagRemoval
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.versions import InvalidRevision, Revision
@@ -122,6 +123,25 @@ class Tags:
             deleted.append(name)
         return TagRemoval(tag, tuple(deleted), self._namespaces_by_label().get(tag, ()))
 
+    def forbidden(self, changes: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+        """Of (tag, verb) pairs, those the bot's identity may not do to the tag's webhook
+        configuration, asked by name (SelfSubjectAccessReview): its Role may name only the
+        tags it was told about. A tag not made yet is asked about under istioctl's name."""
+        auth = AuthorizationV1Api(self.io.api_client)
+        denied = []
+        for tag, verb in changes:
+            names = [w["metadata"]["name"] for w in self._webhooks(f"{TAG_LABEL}={tag}")]
+            for name in names or [tag_webhook_name(tag, self.istio_namespace)]:
+                body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                        "spec": {"resourceAttributes": {
+                            "group": "admissionregistration.k8s.io", "verb": verb,
+                            "resource": MWC, "name": name}}}
+                answer = self.io.raw("create", "selfsubjectaccessreviews",
+                                     auth.create_self_subject_access_review, body)
+                if not (answer.get("status") or {}).get("allowed"):
+                    denied.append(f"{verb} {MWC}/{name} (tag {tag})")
+        return tuple(denied)
+
     def _webhooks(self, selector: str) -> list[Obj]:
         data = self.io.raw("list", MWC, self.admission.list_mutating_webhook_configuration,
                            label_selector=selector)
@@ -143,14 +163,13 @@ def tag_webhook(canonical: Obj, tag: str, revision: str, istio_namespace: str) -
     labels.update({k: v for k, v in (meta.get("labels") or {}).items() if k != "app"})
     labels = {k: v for k, v in labels.items() if "operator.istio.io" not in k}
     labels[TAG_LABEL] = tag
-    suffix = "" if istio_namespace == "istio-system" else f"-{istio_namespace}"
     client = _client_config(injector.get("clientConfig") or {}, revision, istio_namespace)
     versions = review_versions(revision)
     webhooks = [_webhook("rev.namespace", client, _ns_selector(tag), _obj_selector(), versions),
                 _webhook("rev.object", client, _ns_selector(None), _obj_selector(tag), versions)]
     return {"apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": f"istio-revision-tag-{tag}{suffix}", "labels": labels,
+            "metadata": {"name": tag_webhook_name(tag, istio_namespace), "labels": labels,
                          "annotations": dict(meta.get("annotations") or {})},
             "webhooks": webhooks}
 

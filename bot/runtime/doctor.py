@@ -4,7 +4,9 @@ to fix it. Exit status 0 when every check passes, 1 otherwise.
 In order: the configuration file; the secrets in the environment; the database; Slack (the bot
 token through auth.test and its scopes from the `x-oauth-scopes` header, the app token for
 Socket Mode, the bot's membership of each configured channel, the approver groups); then per
-cluster ARM (read the managedCluster and its meshUpgradeProfiles), Kubernetes access (through
+cluster ARM (read the managedCluster and its meshUpgradeProfiles; the actions the bot needs at
+the cluster's scope, write included, from the permissions ARM reports for it, so nothing is
+written: bot/azure/permissions.py), Kubernetes access (through
 listClusterUserCredential, a kubeconfig or in-cluster; an Entra ID cluster with the bot's own
 tokens) and every permission of bot/runtime/permissions.py through SelfSubjectAccessReviews.
 A denied permission comes with the RBAC rule to add; one that Azure RBAC denied (AKS's "User
@@ -27,21 +29,31 @@ from typing import TYPE_CHECKING, Any, TextIO
 import yaml
 
 from bot.config.file import ConfigError
-from bot.config.settings import BotConfig, ClusterConfig, Secrets, SlackMode, load_config, reveal
+from bot.config.settings import (
+    AccessMode,
+    BotConfig,
+    ClusterConfig,
+    Secrets,
+    SlackMode,
+    load_config,
+    reveal,
+)
 from bot.runtime.permissions import (
     ARM,
-    ARM_ROLE,
     AZURE_RBAC_DENIED,
-    KUBERNETES,
     SLACK_APP_SCOPES,
     SLACK_BOT_SCOPES,
     Scope,
+    arm_actions,
+    arm_role_advice,
     azure_role_advice,
+    for_tags,
     least_aks_role,
     rbac_rules,
 )
 from bot.slack.client import TokenCheck, channel_membership, check_app_token, check_bot_token
 from bot.upgrade.errors import MeshUpgradeError
+from bot.upgrade.phases import Phase
 
 if TYPE_CHECKING:
     from bot.azure.connect import ArmEndpoint
@@ -248,10 +260,37 @@ def _check_cluster(cfg: ClusterConfig, arm: ArmEndpoint, f: Findings) -> None:
             "offers " + ", ".join(upgrades.upgrades) if upgrades.upgrades else "no upgrade"))
     except MeshUpgradeError as exc:
         f.add(f"arm {name}: managedCluster", False, str(exc))
-    unchecked = [a.action for a in ARM if not a.checked]
-    f.skip(f"arm {name}: write", f"not checked (a write cannot be tested without making "
-           f"one): needs {', '.join(unchecked)}, in the {ARM_ROLE}")
+    _check_arm_permissions(cfg, arm, f)
     _check_kubernetes(cfg, mesh, arm.kube_tokens(), f)
+
+
+def _check_arm_permissions(cfg: ClusterConfig, arm: ArmEndpoint, f: Findings) -> None:
+    """The cluster-scope actions, write included, from what ARM reports the bot may do."""
+    from bot.azure.permissions import cluster_id, cluster_permissions, granted, principal_id
+
+    name = cfg.name
+    needed = arm_actions(cfg.access.mode is AccessMode.ARM_CREDENTIALS)
+    try:
+        grants = cluster_permissions(cfg, arm)
+    except MeshUpgradeError as exc:
+        f.add(f"arm {name}: permissions", False, f"could not read them: {exc.message} "
+              f"{exc.hint}".strip())
+        return
+    missing = [a for a in needed if not granted(grants, a.action)]
+    for a in missing:
+        phases = ("every phase" if len(a.phases) == len(Phase)
+                  else ", ".join(ph.value for ph in a.phases))
+        f.add(f"arm {name}: {a.action}", False, f"not granted; needed by {phases} ({a.why})")
+    if missing:
+        f.add(f"arm {name}: Azure roles", False,
+              arm_role_advice(missing, principal_id(arm), cluster_id(cfg)))
+    else:
+        f.add(f"arm {name}: permissions", True, f"{', '.join(a.action for a in needed)} "
+              "granted (as ARM reports them; nothing written)")
+    elsewhere = [a.action for a in ARM if not a.at_cluster]
+    f.skip(f"arm {name}: location actions", f"{', '.join(elsewhere)} live under the "
+           "subscription's locations, whose permissions ARM does not report: grant Reader "
+           "(or deploy/azure's location role) at the subscription")
 
 
 def _check_kubernetes(cfg: ClusterConfig, mesh: Any, tokens: TokenSource, f: Findings) -> None:
@@ -263,7 +302,7 @@ def _check_kubernetes(cfg: ClusterConfig, mesh: Any, tokens: TokenSource, f: Fin
         api = kube_api_client(cfg.access, mesh.user_kubeconfig, mesh.label, tokens)
         version = server_version(api)
         f.add(f"k8s {name}: access", True, f"{cfg.access.mode}: Kubernetes {version}")
-        verdicts = review(api, KUBERNETES)
+        verdicts = review(api, for_tags((cfg.tags.stable, cfg.tags.canary)))
     except MeshUpgradeError as exc:
         f.add(f"k8s {name}: access", False, str(exc))
         return
@@ -273,7 +312,8 @@ def _check_kubernetes(cfg: ClusterConfig, mesh: Any, tokens: TokenSource, f: Fin
         return
     for v in denied:
         p = v.permission
-        rule = {"apiGroups": [p.group], "resources": [p.resource], "verbs": [p.verb]}
+        rule = {"apiGroups": [p.group], "resources": [p.resource], "verbs": [p.verb],
+                **({"resourceNames": [p.name]} if p.name else {})}
         where = f"the bot's {p.role_kind}" + (f" in {p.namespace}" if p.namespace else "")
         fix = (f"Azure RBAC denied it ({v.reason}); {least_aks_role(p)} allows it"
                if AZURE_RBAC_DENIED in v.reason else f"Add to {where}: {json.dumps(rule)}")

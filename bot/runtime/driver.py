@@ -28,16 +28,13 @@ MAX_STEPS = 40  # steps in one go before the thread lets other runs have a turn
 IDLE_RECHECK = 30.0  # a run waiting for people is looked at again this often anyway
 
 OnStep = Callable[[Run, Run], None]  # (before, after)
-OnAdvance = Callable[[StepResult, float], None]  # (result, seconds it took)
 
 
 class Driver:
     def __init__(self, workflow: Workflow, on_step: OnStep, workers: int = 4,
                  max_wait: float = IDLE_RECHECK,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_advance: OnAdvance | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.workflow, self._on_step, self._clock = workflow, on_step, clock
-        self.on_advance = on_advance  # metrics: how long each step took
         self.max_wait = max_wait  # the sandbox and tests look sooner than production
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="driver")
         self._busy: set[int] = set()
@@ -96,10 +93,7 @@ class Driver:
         for _ in range(MAX_STEPS):
             if not self._active.is_set():
                 return
-            started = time.perf_counter()
             result = self.workflow.advance(run_id)
-            if self.on_advance is not None:
-                self.on_advance(result, time.perf_counter() - started)
             after = self.workflow.store.get_run(run_id)
             if result.wait is Wait.NO or after.version != before.version:
                 self._on_step(before, after)

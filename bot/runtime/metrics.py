@@ -1,37 +1,47 @@
 """Prometheus metrics of one running bot, in its own registry (served on /metrics by ops.py).
 
+- `mesh_upgrade_build_info{version,python}`: always 1, to join the version onto other series;
+- `mesh_upgrade_active`: 1 on the replica that drives runs and runs jobs, 0 on a standby;
 - `mesh_upgrade_runs{phase}`: runs in progress by phase, read from the store at each scrape;
-- `mesh_upgrade_step_duration_seconds{phase,step}`: how long each workflow step took;
-- `mesh_upgrade_api_errors_total{system}`: failed calls to `arm`, `kubernetes`, `slack`;
-- `mesh_upgrade_ack_latency_seconds{kind}`: from a Slack request's arrival to its ack;
-- `mesh_upgrade_active`: 1 on the replica that drives runs and runs jobs, 0 on a standby.
-Each adapter is built with the callback `Metrics.counter_of(system)` returns, so a failed call
-is counted by the bot that made it (plain CLI commands count nothing).
+- `mesh_upgrade_runs_finished_total{outcome}`: completed, rolled_back, cancelled, failed;
+- `mesh_upgrade_step_duration_seconds{phase,step}`: each step that ran, `step` a StepKind;
+- `mesh_upgrade_sidecars{cluster,revision,version}`: pods by sidecar revision and proxy
+  version in the cluster's last census (label sets the census no longer shows are dropped);
+- `mesh_upgrade_api_errors_total{system,cause}`: failed calls to arm, kubernetes, slack and
+  entra (a token that could not be obtained), by bot.upgrade.errors.Cause;
+- `mesh_upgrade_ack_latency_seconds{kind}`: from a Slack request's arrival to its ack.
+Runs and steps are counted from the workflow's events (bot/runtime/events.py); each adapter is
+built with the callback `counter_of(system)` returns and each cluster with `observe_census`.
 """
 
 from __future__ import annotations
 
 import logging
+import platform
+import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from bot.upgrade.kinds import StepKind
+from bot.config.identity import version
+from bot.upgrade.cluster_facts import Census
+from bot.upgrade.errors import Cause
+from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import Phase, is_terminal
-from bot.workflow.steps import StepResult
+from bot.workflow.events import RunEvent, StepEvent
 
 log = logging.getLogger(__name__)
-SYSTEMS = ("arm", "kubernetes", "slack")
+SYSTEMS = ("arm", "kubernetes", "slack", "entra")
+OUTCOMES = {Phase.COMPLETED: "completed", Phase.PATCH_DONE: "completed",
+            Phase.ROLLED_BACK: "rolled_back", Phase.CANCELLED: "cancelled",
+            Phase.FAILED: "failed"}
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
-def step_name(result: StepResult) -> str | None:
-    """The step's label, or None when nothing ran (a finished or paused run was looked at)."""
-    return None if result.kind is StepKind.LOOK else result.kind.value
 
 
 class _State(Collector):
@@ -59,21 +69,56 @@ class _State(Collector):
         yield runs
 
 
+class _Sidecars(Collector):
+    """The last census of each cluster, replaced whole: a revision or version that is gone
+    from the cluster is gone from /metrics too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, Mapping[str, Mapping[str, int]]] = {}
+
+    def set(self, cluster: str, census: Census) -> None:
+        with self._lock:
+            self._last[cluster] = census.versions_by_revision
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "mesh_upgrade_sidecars", "Pods by sidecar revision and proxy version, as of the "
+            "cluster's last census", labels=["cluster", "revision", "version"])
+        with self._lock:
+            last = dict(self._last)
+        for cluster, revisions in sorted(last.items()):
+            for revision, versions in sorted(revisions.items()):
+                for proxy, pods in sorted(versions.items()):
+                    family.add_metric([cluster, revision, proxy], float(pods))
+        yield family
+
+
 class Metrics:
     def __init__(self, runs_by_phase: Callable[[], Mapping[str, int]] = dict,
                  active: Callable[[], bool] = lambda: True) -> None:
         self.registry = CollectorRegistry()
+        Gauge("mesh_upgrade_build_info", "The bot's version (always 1)", ["version", "python"],
+              registry=self.registry).labels(version(), platform.python_version()).set(1)
+        self.runs_finished = Counter(
+            "mesh_upgrade_runs_finished", "Runs that ended, by outcome", ["outcome"],
+            registry=self.registry)
         self.step_seconds = Histogram(
-            "mesh_upgrade_step_duration_seconds", "Duration of one workflow step",
+            "mesh_upgrade_step_duration_seconds", "Duration of one workflow step, by step kind",
             ["phase", "step"], registry=self.registry, buckets=STEP_BUCKETS)
         self.api_errors = Counter(
-            "mesh_upgrade_api_errors", "Failed calls to ARM, Kubernetes and Slack",
-            ["system"], registry=self.registry)
+            "mesh_upgrade_api_errors", "Failed calls to ARM, Kubernetes, Slack and Entra ID",
+            ["system", "cause"], registry=self.registry)
         self.ack_latency = Histogram(
             "mesh_upgrade_ack_latency_seconds", "From a Slack request's arrival to its ack",
             ["kind"], registry=self.registry, buckets=ACK_BUCKETS)
-        for system in SYSTEMS:
-            self.api_errors.labels(system)
+        for outcome in sorted(set(OUTCOMES.values())):
+            self.runs_finished.labels(outcome)
+        for system in SYSTEMS:  # every series exists from the start: increase() sees the first
+            for cause in Cause:
+                self.api_errors.labels(system, cause.value)
+        self._sidecars = _Sidecars()
+        self.registry.register(self._sidecars)
         self._state = _State(runs_by_phase, active)
         self.registry.register(self._state)
 
@@ -82,14 +127,30 @@ class Metrics:
         """Where the scrape-time gauges read from, once the services exist."""
         self._state._runs, self._state._active = runs_by_phase, active
 
-    def counter_of(self, system: str) -> Callable[[], None]:
-        """What an adapter calls for each failed call to `system` (arm, kubernetes, slack)."""
-        return self.api_errors.labels(system).inc
+    def counter_of(self, system: str) -> Callable[[Cause], None]:
+        """What an adapter calls with the cause of each failed call to `system`; a token that
+        could not be obtained is Entra ID's failure, whichever adapter wanted it."""
 
-    def observe_step(self, result: StepResult, seconds: float) -> None:
-        name = step_name(result)
-        if name is not None:
-            self.step_seconds.labels(result.phase, name).observe(seconds)
+        def count(cause: Cause) -> None:
+            self.api_errors.labels("entra" if cause is Cause.TOKEN else system,
+                                   cause.value).inc()
+
+        return count
+
+    def observe_census(self, cluster: str, census: Census) -> None:
+        self._sidecars.set(cluster, census)
+
+    def observe_event(self, event: RunEvent) -> None:
+        """A step's duration, and a run's outcome once it ends (from the workflow's events)."""
+        if event.event == StepEvent.STEP_FINISHED and event.phase is not None:
+            step = str(event.detail.get("step"))
+            if step != StepKind.LOOK:  # nothing ran
+                self.step_seconds.labels(event.phase, step).observe(
+                    float(event.detail.get("seconds", 0.0)))
+        elif event.event == AuditKind.PHASE_CHANGED and event.phase is not None:
+            outcome = OUTCOMES.get(Phase(event.phase))
+            if outcome is not None:
+                self.runs_finished.labels(outcome).inc()
 
     def observe_ack(self, kind: str, seconds: float) -> None:
         self.ack_latency.labels(kind).observe(seconds)

@@ -9,7 +9,7 @@ it: an operator who grants less learns which part of an upgrade will stop.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.azure.errors import (
@@ -20,7 +20,7 @@ from bot.azure.errors import (
     READ_UPGRADES,
     WRITE_CLUSTER,
 )
-from bot.upgrade.addon import INGRESS_NAMESPACE, ISTIO_NAMESPACE
+from bot.upgrade.addon import INGRESS_NAMESPACE, ISTIO_NAMESPACE, tag_webhook_name
 from bot.upgrade.phases import Phase
 
 ALL_NAMESPACES = ""  # an empty namespace: every namespace, or a cluster-scoped resource
@@ -41,6 +41,7 @@ class Permission:
     namespace: str
     phases: tuple[Phase, ...]
     why: str
+    name: str = ""  # one object only (RBAC resourceNames); "" any
 
     @property
     def role_kind(self) -> str:
@@ -48,11 +49,14 @@ class Permission:
 
     def __str__(self) -> str:
         where = f" in {self.namespace}" if self.namespace else " (cluster-wide)"
-        return f"{self.verb} {self.group or 'core'}/{self.resource}{where}"
+        named = f"/{self.name}" if self.name else ""
+        return f"{self.verb} {self.group or 'core'}/{self.resource}{named}{where}"
 
     def review_attributes(self) -> dict[str, str]:
         """`spec.resourceAttributes` of a SelfSubjectAccessReview asking for this."""
         attrs = {"verb": self.verb, "group": self.group, "resource": self.resource}
+        if self.name:
+            attrs["name"] = self.name
         return {**attrs, "namespace": self.namespace} if self.namespace else attrs
 
 
@@ -103,21 +107,48 @@ class ArmAction:
     action: str
     phases: tuple[Phase, ...]
     why: str
-    checked: bool  # doctor can test it with a read; a write cannot be tested without writing
+    at_cluster: bool  # under the cluster's id; else under the subscription's location
+    role: str  # the least built-in role that holds it (role definitions: "Azure built-in roles")
 
 
+READER = "Reader"  # */read
+AKS_CONTRIBUTOR = "Azure Kubernetes Service Contributor Role"  # managedClusters/read, write
+AKS_CLUSTER_USER = "Azure Kubernetes Service Cluster User Role"  # + listClusterUserCredential
 ARM: tuple[ArmAction, ...] = (
-    ArmAction(READ_CLUSTER, tuple(Phase), "read the mesh revisions and cluster state", True),
-    ArmAction(READ_UPGRADES, PLAN, "the upgrades AKS offers (az aks mesh get-upgrades)", True),
-    ArmAction(READ_REVISIONS, PLAN, "revision compatibility (az aks mesh get-revisions)", True),
+    ArmAction(READ_CLUSTER, tuple(Phase), "read the mesh revisions and cluster state", True,
+              READER),
+    ArmAction(READ_UPGRADES, PLAN, "the upgrades AKS offers (az aks mesh get-upgrades)", True,
+              READER),
+    ArmAction(READ_REVISIONS, PLAN, "revision compatibility (az aks mesh get-revisions)", False,
+              READER),
     ArmAction(LIST_USER_CREDENTIALS, tuple(Phase),
-              "a kubeconfig for the cluster (access mode arm_credentials)", True),
+              "a kubeconfig for the cluster (access mode arm_credentials)", True,
+              AKS_CLUSTER_USER),
     ArmAction(WRITE_CLUSTER, (P.STARTING, P.COMPLETING, P.ROLLING_BACK),
-              "change the mesh revisions (start, complete, roll back)", False),
+              "change the mesh revisions (start, complete, roll back)", True, AKS_CONTRIBUTOR),
     ArmAction(READ_OPERATION, (P.STARTING, P.COMPLETING, P.ROLLING_BACK),
-              "follow the long-running operation", False),
+              "follow the long-running operation", False, READER),
 )
-ARM_ROLE = "Azure Kubernetes Service Contributor Role"  # holds every action above
+# deploy/azure/ holds custom roles with exactly these actions, one per scope.
+CLUSTER_CUSTOM_ROLE = "Mesh Upgrade Bot (cluster)"
+
+
+def arm_actions(kubeconfig_from_arm: bool) -> tuple[ArmAction, ...]:
+    """The actions the bot needs at a cluster's scope (a user kubeconfig only when it gets
+    its kubeconfig from ARM)."""
+    return tuple(a for a in ARM if a.at_cluster
+                 and (kubeconfig_from_arm or a.action != LIST_USER_CREDENTIALS))
+
+
+def arm_role_advice(missing: Iterable[ArmAction], principal: str | None, scope: str) -> str:
+    """What to grant for the `missing` ARM actions at the cluster `scope`."""
+    roles = list(dict.fromkeys(a.role for a in missing))
+    assignee = principal or "<the bot identity object id>"
+    commands = "; ".join(f'az role assignment create --assignee {assignee} --role "{r}" '
+                         f"--scope {scope}" for r in roles)
+    return (f"grant {', '.join(roles)}: {commands} (or the custom role "
+            f'"{CLUSTER_CUSTOM_ROLE}" of deploy/azure/, which holds exactly the bot\'s actions)')
+
 
 # Azure RBAC for Kubernetes authorization (an AKS cluster with Entra ID and Azure RBAC): the
 # authorizer's refusal (guard's AccessNotAllowedVerdict) and the built-in roles, least first.
@@ -189,15 +220,36 @@ SLACK_APP_SCOPES: tuple[Scope, ...] = (
 
 
 def rbac_rules(missing: Iterable[Permission]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Missing permissions as RBAC rules, merged per (role kind, namespace) and resource."""
-    verbs: dict[tuple[str, str, str, str], list[str]] = {}
+    """Missing permissions as RBAC rules, merged per (role kind, namespace), resource and
+    object name."""
+    verbs: dict[tuple[str, str, str, str, str], list[str]] = {}
     for p in missing:
-        key = (p.role_kind, p.namespace, p.group, p.resource)
+        key = (p.role_kind, p.namespace, p.group, p.resource, p.name)
         verbs.setdefault(key, [])
         if p.verb not in verbs[key]:
             verbs[key].append(p.verb)
     rules: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for (kind, namespace, group, resource), vs in verbs.items():
-        rules.setdefault((kind, namespace), []).append(
-            {"apiGroups": [group], "resources": [resource], "verbs": vs})
+    for (kind, namespace, group, resource, name), vs in verbs.items():
+        rule: dict[str, Any] = {"apiGroups": [group], "resources": [resource], "verbs": vs}
+        if name:
+            rule["resourceNames"] = [name]
+        rules.setdefault((kind, namespace), []).append(rule)
     return rules
+
+
+# Verbs the shipped ClusterRole grants on tag webhooks by name only (deploy/base/rbac.yaml).
+_BY_TAG_NAME = frozenset({("admissionregistration.k8s.io", "mutatingwebhookconfigurations",
+                           verb) for verb in ("update", "delete")})
+
+
+def for_tags(tags: Iterable[str]) -> tuple[Permission, ...]:
+    """KUBERNETES as a cluster's RBAC may grant it: update and delete on the tag webhooks
+    asked for each of the cluster's tags by name, as the API server will ask."""
+    names = [tag_webhook_name(t) for t in dict.fromkeys(tags)]
+    out: list[Permission] = []
+    for p in KUBERNETES:
+        if (p.group, p.resource, p.verb) in _BY_TAG_NAME:
+            out += [replace(p, name=n) for n in names]
+        else:
+            out.append(p)
+    return tuple(out)

@@ -21,6 +21,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web import SlackResponse
 
+from bot.upgrade.errors import Cause, error_cause
+
 TIMEOUT = 30
 
 
@@ -31,23 +33,47 @@ def retry_handlers() -> list[RetryHandler]:
             RateLimitErrorRetryHandler(max_retry_count=5)]
 
 
-class CountingWebClient(WebClient):
-    """Tells `on_error` of every call that failed (after its retries)."""
+# Slack's `error` codes (HTTP 200, ok: false) that name a cause of the shared taxonomy.
+_SLACK_CAUSES = {
+    "ratelimited": Cause.THROTTLED, "invalid_auth": Cause.UNAUTHORIZED,
+    "not_authed": Cause.UNAUTHORIZED, "token_revoked": Cause.UNAUTHORIZED,
+    "token_expired": Cause.UNAUTHORIZED, "account_inactive": Cause.UNAUTHORIZED,
+    "missing_scope": Cause.FORBIDDEN, "not_in_channel": Cause.FORBIDDEN,
+    "not_allowed_token_type": Cause.FORBIDDEN, "restricted_action": Cause.FORBIDDEN,
+    "channel_not_found": Cause.NOT_FOUND, "message_not_found": Cause.NOT_FOUND,
+    "user_not_found": Cause.NOT_FOUND, "request_timeout": Cause.TIMEOUT,
+    "internal_error": Cause.SERVER, "fatal_error": Cause.SERVER,
+    "service_unavailable": Cause.SERVER,
+}
 
-    def __init__(self, *args: Any, on_error: Callable[[], None], **kwargs: Any) -> None:
+
+def slack_cause(exc: Exception) -> Cause:
+    """The cause of a failed Web API call: by Slack's error code, else the HTTP status."""
+    if not isinstance(exc, SlackApiError):
+        return Cause.NETWORK  # no answer: connection refused or reset, a timeout
+    status = exc.response.status_code
+    code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+    known = _SLACK_CAUSES.get(str(code)) if code else None
+    return known or (error_cause(status) if status != 200 else Cause.INVALID)
+
+
+class CountingWebClient(WebClient):
+    """Tells `on_error` the cause of every call that failed (after its retries)."""
+
+    def __init__(self, *args: Any, on_error: Callable[[Cause], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_error = on_error
 
     def api_call(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().api_call(*args, **kwargs)
-        except (SlackClientError, OSError):  # SlackApiError is a SlackClientError
-            self.on_error()
+        except (SlackClientError, OSError) as exc:  # SlackApiError is a SlackClientError
+            self.on_error(slack_cause(exc))
             raise
 
 
 def build_client(token: str, base_url: str | None = None, *,
-                 on_error: Callable[[], None] | None = None) -> WebClient:
+                 on_error: Callable[[Cause], None] | None = None) -> WebClient:
     """A WebClient with the bot's retry handlers and timeout; with `on_error`, the bot's own,
     whose failed calls `/metrics` counts (doctor's one-off checks are not counted)."""
     kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}

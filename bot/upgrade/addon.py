@@ -16,3 +16,9 @@ SHARED_CONFIG = "istio-shared-configmap-{revision}"
 def shared_config(revision: str) -> str:
     """The shared MeshConfig of `revision`, which the user keeps per revision."""
     return SHARED_CONFIG.format(revision=revision)
+
+
+def tag_webhook_name(tag: str, istio_namespace: str = ISTIO_NAMESPACE) -> str:
+    """istioctl's name for a revision tag's MutatingWebhookConfiguration."""
+    suffix = "" if istio_namespace == "istio-system" else f"-{istio_namespace}"
+    return f"istio-revision-tag-{tag}{suffix}"

@@ -82,6 +82,8 @@ class Census:
     pages: int
     finished: tuple[FinishedPods, ...] = ()  # not counted above: they run no more
     modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # rev -> mode -> pods
+    # revision -> proxy version -> pods (running, injected pods only)
+    versions_by_revision: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def workloads_on(self, revision: str) -> tuple[WorkloadRef, ...]:
         """Workloads with at least one pod injected by `revision`."""

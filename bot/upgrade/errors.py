@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Sequence
+from enum import StrEnum
 
 # Default waits when the server sends no Retry-After. ARM's own LRO poll interval is 30 s.
 _DEFAULT_DELAYS = {409: 30.0, 429: 30.0}
@@ -111,3 +112,33 @@ def retry_after_seconds(value: str | None, scale: float = 1.0) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class Cause(StrEnum):
+    """Why a call to an outside system failed, in words that hold across ARM, Kubernetes,
+    Slack and Entra ID (the `cause` label of mesh_upgrade_api_errors_total)."""
+
+    THROTTLED = "throttled"  # 429
+    UNAUTHORIZED = "unauthorized"  # 401: the token was refused
+    FORBIDDEN = "forbidden"  # 403: a permission or scope is missing
+    NOT_FOUND = "not_found"  # 404
+    CONFLICT = "conflict"  # 409, 412: another writer, or an operation in progress
+    INVALID = "invalid"  # any other 4xx: the request itself was refused
+    TIMEOUT = "timeout"  # 408, or no answer in time
+    SERVER = "server"  # 5xx
+    NETWORK = "network"  # no HTTP answer at all: refused, reset, DNS, TLS
+    TOKEN = "token"  # no token could be obtained (counted as Entra ID's failure)
+    OTHER = "other"
+
+
+_CAUSES = {429: Cause.THROTTLED, 401: Cause.UNAUTHORIZED, 403: Cause.FORBIDDEN,
+           404: Cause.NOT_FOUND, 409: Cause.CONFLICT, 412: Cause.CONFLICT, 408: Cause.TIMEOUT}
+
+
+def error_cause(status: int | None) -> Cause:
+    """The cause of a failed call from its HTTP status (None or 0: no answer came)."""
+    if not status:
+        return Cause.NETWORK
+    if status >= 500:
+        return Cause.SERVER
+    return _CAUSES.get(status, Cause.INVALID if 400 <= status < 500 else Cause.OTHER)

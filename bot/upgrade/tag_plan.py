@@ -135,6 +135,21 @@ def following(plans: Iterable[TagPlan]) -> tuple[str, ...]:
     return tuple(p.tag for p in plans if p.follows)
 
 
+def needed_changes(plans: Iterable[TagPlan]) -> tuple[tuple[str, str], ...]:
+    """(tag, verb) on the tags' webhook configurations that the planned run may make: the
+    bot's Role may name only some tags, and a run must not find that out half-way."""
+    out = []
+    for p in plans:
+        if p.revision is None:
+            out.append((p.tag, "create"))
+        moves = p.follows or (p.start is not None and p.start != p.revision)
+        if moves or p.canary:  # a canary may go back to the old revision on a rollback
+            out.append((p.tag, "update"))
+        if p.canary:
+            out.append((p.tag, "delete"))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class KeptTag:
     """A canary tag the run could not remove: namespaces it may not touch still use it."""

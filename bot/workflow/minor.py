@@ -205,7 +205,9 @@ def completing(ctx: Ctx) -> StepResult:
         try:
             check_complete(old, seen, health)
         except GateRefused as refused:
+            ctx.gate("complete", "refused", refused.message)
             raise Paused(refused.message, refused.hint) from None
+        ctx.gate("complete", "passed")
     done = arm_change(ctx, "put", (new,))
     if done is not None:
         return done
@@ -231,7 +233,9 @@ def _gate_rollback(ctx: Ctx, new: str) -> StepResult | None:
     try:
         check_rolled_back(new, ctx.plan.canary_tag, ctx.observe())
     except GateRefused as refused:  # old pods may still be terminating after the last wave
+        ctx.gate("rolled_back", "waiting", refused.message)
         ctx.recheck(refused.message, refused.hint)
+    ctx.gate("rolled_back", "passed")
     return None
 
 

@@ -48,7 +48,9 @@ def patch_verifying(ctx: Ctx) -> StepResult:
     left = drift_waves(ctx.settings, ctx.cluster.take_census())
     outdated = [str(w) for wave in left.waves for w in wave]
     if not outdated:
+        ctx.gate("patched", "passed")
         return ctx.move(Event.FINISHED, "every sidecar in scope runs its injector's image")
     # Replaced pods may still be terminating right after the last wave.
+    ctx.gate("patched", "waiting", f"{len(outdated)} workload(s) still outdated")
     ctx.recheck(f"{len(outdated)} workload(s) still run an outdated sidecar: "
                 f"{', '.join(outdated)}", "Approve another restart, or restart them by hand.")

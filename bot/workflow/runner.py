@@ -12,6 +12,7 @@ reason and a hint. Nothing is built here: adapters come from `connect`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -37,8 +38,17 @@ from bot.upgrade.phases import (
 )
 from bot.upgrade.plan import Plan, Settings, check_complete, make_plan
 from bot.upgrade.records import NewAuditEntry, NewRun, Run
+from bot.upgrade.tag_plan import needed_changes
 from bot.workflow.approvals import ApprovalResult, Outcome, judge
 from bot.workflow.checks import CheckReport, CheckSubject, take_check
+from bot.workflow.events import (
+    EventSink,
+    audited,
+    gate_verdict,
+    ignore,
+    step_finished,
+    step_started,
+)
 from bot.workflow.locks import RunLocks
 from bot.workflow.minor import (
     awaiting_decision,
@@ -70,8 +80,9 @@ STEPS: Mapping[Phase, Step] = {
 
 class Workflow:
     def __init__(self, store: Store, config: BotConfig, connect: Connect,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, events: EventSink = ignore) -> None:
         self.store, self.config, self._connect = store, config, connect
+        self.events = events  # told of everything that happens in a run (bot/workflow/events.py)
         self.now = now or (lambda: datetime.now(UTC))
         self._adapters: dict[str, Adapters] = {}
         self._locks = RunLocks()
@@ -100,8 +111,15 @@ class Workflow:
         a = self.adapters(cluster)
         options = a.mesh.available_upgrades()
         kubernetes = a.mesh.mesh_state().kubernetes_version  # decides the sidecar mode
-        return make_plan(self.settings(cluster, use_tags), options, observe(a.cluster), to,
+        plan = make_plan(self.settings(cluster, use_tags), options, observe(a.cluster), to,
                          kubernetes)
+        if denied := a.cluster.forbidden_tag_changes(needed_changes(plan.tag_plans)):
+            raise GiveUp(f"This upgrade must change revision tags the bot may not touch on "
+                         f"{cluster}: {'; '.join(denied)}.",
+                         "Add those webhook configuration names to resourceNames in the bot's "
+                         "ClusterRole (deploy/base/rbac.yaml), or move those tags by hand, "
+                         "then ask for the plan again.")
+        return plan
 
     def patch_plan(self, cluster: str) -> Plan:
         a = self.adapters(cluster)
@@ -128,17 +146,26 @@ class Workflow:
             raise GiveUp(f"{cluster} has no active run to {action}.",
                          "Start an upgrade (/mesh-upgrade start) or a patch restart first.")
         self._allowed(active, action)
-        self.store.audit(by, AuditKind.REQUESTED, f"requested {action}", cluster=cluster,
-                         run_id=active.id, detail={"action": action.value})
+        self.record(active, NewAuditEntry(by, AuditKind.REQUESTED, f"requested {action}",
+                                          {"action": action.value}))
         return active
 
     def _create(self, cluster: str, kind: RunKind, plan: Plan, by: str, to: str | None) -> Run:
         run = self.store.create_run(NewRun(cluster, kind, plan.current, plan.target, by,
                                            {"to": to}, plan.to_json()))
-        self.store.audit(by, AuditKind.RUN_REQUESTED,
-                         f"requested {kind} run {plan.current} -> {plan.target}",
-                         cluster=cluster, run_id=run.id, detail={"plan": plan.to_json()})
+        what = f"requested {kind} run {plan.current} -> {plan.target}"
+        self.store.audit(by, AuditKind.RUN_REQUESTED, what, cluster=cluster, run_id=run.id,
+                         detail={"plan": plan.to_json()})
+        self.events(audited(run, NewAuditEntry(by, AuditKind.RUN_REQUESTED, what, {
+            "kind": kind.value, "from": plan.current, "to": plan.target,
+            "use_tags": plan.use_tags, "waves": len(plan.waves)})))  # the plan is in the audit
         return run
+
+    def record(self, run: Run, entry: NewAuditEntry) -> None:
+        """Write `entry` about `run` to the audit, then tell the event sink."""
+        self.store.audit(entry.actor, entry.kind, entry.what, cluster=run.cluster, run_id=run.id,
+                         detail=entry.detail)
+        self.events(audited(run, entry))
 
     def decide(self, run_id: int, action: Action, user: str, version: int,
                groups: frozenset[str] | None = None) -> ApprovalResult:
@@ -188,10 +215,10 @@ class Workflow:
 
     def _refused(self, run: Run, action: Action, user: str, verdict: str, why: str) -> None:
         """Every refused click is in the audit, with its reason (and so in the thread)."""
-        self.store.audit(user, AuditKind.REFUSED, f"refused {action.value}: {verdict}",
-                         cluster=run.cluster, run_id=run.id,
-                         detail={"action": action.value, "verdict": verdict,
-                                 "run_version": run.version, "why": why})
+        self.record(run, NewAuditEntry(user, AuditKind.REFUSED,
+                                       f"refused {action.value}: {verdict}",
+                                       {"action": action.value, "verdict": verdict,
+                                        "run_version": run.version, "why": why}))
 
     def _approve(self, run: Run, action: Action, user: str, satisfied: bool) -> Run:
         """The approval, its audit and, when the policy is satisfied, the transition, as one
@@ -201,7 +228,9 @@ class Workflow:
                                  {"action": action.value, "run_version": run.version,
                                   "satisfied": satisfied})
         if not satisfied:
-            return self.store.approve(run.id, run.version, action.value, user, [approved])
+            counted = self.store.approve(run.id, run.version, action.value, user, [approved])
+            self.events(audited(counted, approved))
+            return counted
         if action is Action.COMPLETE:
             self._gate_complete(run)
         before = [a.user_id for a in self.store.approvals(run.id, action.value, run.version)]
@@ -210,16 +239,19 @@ class Workflow:
         why = f"{action} approved by {', '.join(approvers)}"
         moved = NewAuditEntry(user, AuditKind.PHASE_CHANGED, f"phase {to.value}",
                               {"event": action.value, "why": why})
-        return self.store.approve(run.id, run.version, action.value, user, [approved, moved],
-                                  to, why)
+        after = self.store.approve(run.id, run.version, action.value, user, [approved, moved],
+                                   to, why)
+        self.events(audited(after, approved))
+        self.events(audited(after, moved, run.phase))
+        return after
 
     def resume(self, run_id: int, user: str, run_version: int) -> Run:
         """Clear a pause after a person fixed its cause; the step is tried again."""
         run = self.store.get_run(run_id)
         if run.pause_reason is None:
             return run
-        self.store.audit(user, AuditKind.RESUMED, "resumed", cluster=run.cluster, run_id=run_id,
-                         detail={"pause": run.pause_reason})
+        self.record(run, NewAuditEntry(user, AuditKind.RESUMED, "resumed",
+                                       {"pause": run.pause_reason}))
         return self.store.set_pause(run_id, run_version, None, None)
 
     def _allowed(self, run: Run, action: Action) -> None:
@@ -237,10 +269,11 @@ class Workflow:
         try:
             check_complete(run.from_rev, seen, a.cluster.check_health(scope, run.updated_at))
         except GateRefused as refused:
-            self.store.audit("bot", AuditKind.GATE_REFUSED, "complete refused", cluster=run.cluster,
-                             run_id=run.id,
-                             detail={"remaining": list(refused.remaining)})
+            self.events(gate_verdict(run, "complete", "refused", refused.message))
+            self.record(run, NewAuditEntry("bot", AuditKind.GATE_REFUSED, "complete refused",
+                                           {"remaining": list(refused.remaining)}))
             raise
+        self.events(gate_verdict(run, "complete", "passed"))
 
     def check(self, run_id: int) -> CheckReport:
         """Health, census, control planes, HPAs and what keeps Complete disabled."""
@@ -266,7 +299,14 @@ class Workflow:
             why = run.pause_reason or f"run is {run.phase}"
             return StepResult(run.id, run.phase.value, StepKind.LOOK, why, Wait.PERSON,
                               actions=tuple(sorted(run.actions())))
-        ctx = self._ctx(run)
+        self.events(step_started(run))
+        began = time.perf_counter()
+        result = self._step(step, self._ctx(run))
+        self.events(step_finished(run, result.kind, result.did, result.wait.value,
+                                  time.perf_counter() - began))
+        return result
+
+    def _step(self, step: Step, ctx: Ctx) -> StepResult:
         try:
             result = step(ctx)
         except RetryLater as exc:
@@ -286,4 +326,4 @@ class Workflow:
                      if c.to_phase is run.phase and c.from_phase is not run.phase)
         return Ctx(self.store, run, Plan.from_json(run.plan), self.run_settings(run),
                    self.config.cluster(run.cluster), a.mesh, a.cluster, self.now,
-                   f"{run.phase.value}.{visits}")
+                   f"{run.phase.value}.{visits}", self.events)

@@ -22,6 +22,7 @@ from bot.upgrade.mesh_facts import Operation, OpState, Progress
 from bot.upgrade.phases import Event, next_phase
 from bot.upgrade.plan import Observation, Plan, Settings, Waves, parse_ref, ref_text
 from bot.upgrade.records import NewAuditEntry, Run
+from bot.workflow.events import EventSink, audited, gate_verdict, ignore
 from bot.workflow.ports import ClusterPort, MeshPort, observe
 
 OPERATION_POLL_SECONDS = 5.0  # how soon to look at a running ARM operation again
@@ -76,6 +77,7 @@ class Ctx:
     cluster: ClusterPort
     now: Callable[[], datetime]
     prefix: str  # step keys of this visit of the phase: "<phase>.<visit>"
+    events: EventSink = ignore  # told of each audit entry and gate verdict, once committed
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}"
@@ -93,8 +95,14 @@ class Ctx:
 
     def audit(self, kind: AuditKind, what: str, detail: dict[str, Any] | None = None,
               actor: str = "bot") -> None:
+        entry = NewAuditEntry(actor, kind, what, detail or {})
         self.store.audit(actor, kind, what, cluster=self.run.cluster, run_id=self.run.id,
-                         detail=detail or {})
+                         detail=entry.detail)
+        self.events(audited(self.run, entry))
+
+    def gate(self, gate: str, verdict: str, why: str = "") -> None:
+        """A gate's verdict (passed, refused, waiting), for the logs; the run is unchanged."""
+        self.events(gate_verdict(self.run, gate, verdict, why))
 
     def result(self, kind: StepKind, did: str, wait: Wait = Wait.NO, delay: float = 0.0,
                actions: tuple[str, ...] = ()) -> StepResult:
@@ -104,7 +112,9 @@ class Ctx:
         to = next_phase(self.run.phase, event, self.run.kind)
         moved = NewAuditEntry("bot", AuditKind.PHASE_CHANGED, f"phase {to.value}",
                               {"event": event.value, "why": why})
+        before = self.run.phase
         self.run = self.store.transition(self.run.id, self.run.version, to, "bot", why, [moved])
+        self.events(audited(self.run, moved, before))
         return self.result(StepKind.TRANSITION, f"{why}; now {to.value}")
 
     def observe(self) -> Observation:

@@ -19,7 +19,10 @@ cluster (kubelogin user kubeconfig, admin credential refused: meshsim/arm/creden
 Served (paths case-insensitive, any api-version): managedClusters GET/PUT, `meshUpgradeProfiles`
 and `/istio`, `locations/{loc}/meshRevisionProfiles` and `/istio`, POST `listClusterUserCredential`
 and `listClusterAdminCredential`, and `locations/{loc}/operations/{id}` (the absolute
-`Azure-AsyncOperation` URL a PUT returns). A PUT runs an operation of `operation_seconds` simulated
+`Azure-AsyncOperation` URL a PUT returns). `{cluster}/providers/Microsoft.Authorization/
+permissions` answers the caller's permissions from the tenant's role assignments
+(`arm.entra.assignments`; the bot holds `BOT_ARM_ROLES` on each cluster it adds); ARM does not
+enforce them on the other calls. A PUT runs an operation of `operation_seconds` simulated
 seconds; `on_revisions(revisions)` is called (on the server's event loop thread) when it succeeds
 and the revisions changed; if it raises, the operation ends Failed. After a failed operation ARM
 keeps showing the requested revisions with `provisioningState: Failed` (as real AKS does) while the

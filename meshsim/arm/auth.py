@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from typing import Any
 
 from meshsim.arm.rp import RpError
 from meshsim.entra.tenant import Tenant
@@ -22,8 +23,8 @@ ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.cor
                  "https://management.azure.com/", "https://management.azure.com")
 
 
-def check_token(header: str | None, tenant: Tenant) -> None:
-    """Return if `header` carries a valid ARM token of `tenant`; raise ARM's 401 otherwise."""
+def check_token(header: str | None, tenant: Tenant) -> dict[str, Any]:
+    """The claims of `header`'s valid ARM token of `tenant`; ARM's 401 otherwise."""
     if header is None:
         raise _refused("AuthenticationFailed",
                        "Authentication failed. The 'Authorization' header is missing.",
@@ -50,6 +51,7 @@ def check_token(header: str | None, tenant: Tenant) -> None:
                    f"'{audience}'. It should exactly match with one of the allowed audiences "
                    f"{allowed}.")
         raise _refused("InvalidAuthenticationTokenAudience", message, message)
+    return claims
 
 
 def _refused(code: str, message: str, description: str) -> RpError:

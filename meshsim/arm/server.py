@@ -3,7 +3,8 @@
 ARM matches paths case-insensitively and the SDK may send any api-version, so one catch-all
 route dispatches on regular expressions instead of aiohttp's case-sensitive router. Every call
 needs a bearer token the tenant signed for ARM (meshsim/arm/auth.py; 401 otherwise) and an
-`api-version` query parameter.
+`api-version` query parameter. A cluster's `Microsoft.Authorization/permissions` is answered
+from the tenant's role assignments (meshsim/arm/authorization.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from aiohttp import web
 
 from meshsim.arm import bodies, credentials
 from meshsim.arm.auth import check_token
+from meshsim.arm.authorization import permissions_body, permissions_scope
 from meshsim.arm.provider import ResourceProvider
 from meshsim.arm.rp import JSON, RpError
+from meshsim.entra.rbac import RoleAssignments
 from meshsim.entra.tenant import Tenant
 
 Match = dict[str, str]
@@ -122,20 +125,22 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
 ]
 
 
-def handler(rp: ResourceProvider, tenant: Tenant
+def handler(rp: ResourceProvider, tenant: Tenant, assignments: RoleAssignments
             ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The catch-all aiohttp handler: the tenant's token, api-version, route, and RpError ->
     ARM error."""
 
     async def dispatch(request: web.Request) -> web.Response:
         try:
-            check_token(request.headers.get("Authorization"), tenant)
+            claims = check_token(request.headers.get("Authorization"), tenant)
             if not request.query.get("api-version"):
                 raise RpError(
                     400,
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
                 )
+            if scope := permissions_scope(request.method, request.path):
+                return _json(permissions_body(assignments, claims, scope))
             route, match = _route(request.method, request.path)
             return await route(rp, request, match)
         except RpError as exc:

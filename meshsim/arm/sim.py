@@ -28,6 +28,11 @@ from meshsim.runtime import SimLoop
 
 # How long a mesh PUT takes in simulated seconds; real canary starts took ~2.5 min (aks-arm.md §1).
 OPERATION_SECONDS = 30.0
+# What an operator grants the bot's identity on each cluster (README, "Run it on AKS"): write
+# and read, a user kubeconfig, and reads such as meshUpgradeProfiles/read, which the AKS
+# Contributor Role lacks. ARM answers Microsoft.Authorization/permissions from them.
+BOT_ARM_ROLES = ("Azure Kubernetes Service Contributor Role",
+                 "Azure Kubernetes Service Cluster User Role", "Reader")
 
 
 def _ignore_revisions(revisions: list[str]) -> None:
@@ -74,9 +79,15 @@ class ArmSim:
         kube_token: str = "meshsim-cluster-user",
         entra: EntraProfile | None = None,
         oidc_issuer_url: str | None = None,
+        bot_roles: tuple[str, ...] = BOT_ARM_ROLES,
     ) -> None:
         """A cluster with the Istio add-on on `revisions` (default `["asm-1-22"]`), idle;
-        with `entra`, an Entra ID cluster (kubelogin user kubeconfig, meshsim/arm/credentials)."""
+        with `entra`, an Entra ID cluster (kubelogin user kubeconfig, meshsim/arm/credentials).
+        The tenant's bot app holds `bot_roles` on it."""
+        cluster_id = (f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+                      f"/providers/Microsoft.ContainerService/managedClusters/{name}")
+        for role in bot_roles:
+            self.entra.assignments.grant(self.entra.bot.object_id, role, cluster_id)
         revs = list(revisions) if revisions is not None else ["asm-1-22"]
         self.rp.add(
             Cluster(
@@ -106,7 +117,8 @@ class ArmSim:
         )
         add_fault_routes(app, self.faults)
         control.add_control_routes(app, self.rp, self.log)
-        app.router.add_route("*", "/{tail:.*}", server.handler(self.rp, self.entra.tenant))
+        app.router.add_route("*", "/{tail:.*}", server.handler(self.rp, self.entra.tenant,
+                                                               self.entra.assignments))
         return app
 
     def tls(self, directory: Path | str) -> ArmTls:

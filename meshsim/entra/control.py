@@ -6,7 +6,8 @@
 - `GET /_sim/entra/role-assignments`: Azure RBAC role assignments.
 - `POST /_sim/entra/role-assignments {"principal", "role", "cluster" | "scope", "namespace"?}`:
   grant a role (`principal`: an app's name, client id or object id, or any object id; `role`:
-  "Azure Kubernetes Service RBAC Reader|Writer|Admin|Cluster Admin"); 201 with the assignment.
+  "Azure Kubernetes Service RBAC Reader|Writer|Admin|Cluster Admin", or an ARM role: "Reader",
+  "Contributor", "Azure Kubernetes Service Contributor Role|Cluster User Role"); 201 with it.
 - `DELETE /_sim/entra/role-assignments?principal=&role=&cluster=|scope=` or
   `DELETE /_sim/entra/role-assignments/{id}`: revoke; answers what was removed.
 - `GET /_sim/entra/calls[?scope=management]`: token requests (client id, scope, status);

@@ -7,6 +7,13 @@ at the cluster's resource id, or `<cluster id>/namespaces/<ns>` for a namespaced
 assignment at a scope covers everything under it. The roles' data actions are those of the
 built-in role definitions (Reader 7f6c6a51-..., Writer a7ffa36f-..., Admin 3498e952-...,
 Cluster Admin b1ff04bb-...).
+
+The ARM roles an operator grants the bot on a cluster are here too, with their control-plane
+`actions` as published ("Azure built-in roles for Containers" and "... for General"): Reader,
+Contributor, Azure Kubernetes Service Contributor Role and Cluster User Role. `permissions`
+answers ARM's `Microsoft.Authorization/permissions` from them: one entry per assignment at or
+above the scope, as Azure lists them; `notActions` only narrow their own entry (Azure: "excluded
+but not denied"), and `*` matches any run of characters, case-insensitively.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ class Role:
     id: str
     data_actions: tuple[str, ...]
     not_data_actions: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()  # ARM control-plane actions
+    not_actions: tuple[str, ...] = ()
 
     def allows(self, action: str) -> bool:
         def hit(patterns: tuple[str, ...]) -> bool:
@@ -53,21 +62,51 @@ class Role:
 
         return hit(self.data_actions) and not hit(self.not_data_actions)
 
+    def permission(self) -> dict[str, list[str]]:
+        """The role's entry in ARM's `Microsoft.Authorization/permissions` answer."""
+        return {"actions": list(self.actions), "notActions": list(self.not_actions),
+                "dataActions": list(self.data_actions),
+                "notDataActions": list(self.not_data_actions)}
+
 
 def _actions(resources: tuple[str, ...], verbs: str) -> tuple[str, ...]:
     return tuple(f"{PREFIX}{r}/{v}" for r in resources for v in verbs.split())
 
 
+# The AKS RBAC roles' control-plane actions; Admin and Cluster Admin may also fetch a kubeconfig.
+_RBAC_ACTIONS = ("Microsoft.Authorization/*/read",
+                 "Microsoft.Resources/subscriptions/operationresults/read",
+                 "Microsoft.Resources/subscriptions/read",
+                 "Microsoft.Resources/subscriptions/resourceGroups/read")
+_USER_CREDENTIAL = "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
+_CLUSTER_READ = "Microsoft.ContainerService/managedClusters/read"
+
 ROLES: dict[str, Role] = {r.name.lower(): r for r in (
     Role("Azure Kubernetes Service RBAC Reader", "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
-         _actions(_READ_ONLY + _WORKLOADS, "read")),
+         _actions(_READ_ONLY + _WORKLOADS, "read"), actions=_RBAC_ACTIONS),
     Role("Azure Kubernetes Service RBAC Writer", "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
          _actions(_READ_ONLY, "read") + _actions((*_WORKLOADS, "secrets"), "*")
-         + _actions(("coordination.k8s.io/leases",), "read write delete")),
+         + _actions(("coordination.k8s.io/leases",), "read write delete"),
+         actions=_RBAC_ACTIONS),
     Role("Azure Kubernetes Service RBAC Admin", "3498e952-d568-435e-9b2c-8d77e338d7f7",
-         (PREFIX + "*",), _actions(("resourcequotas", "namespaces"), "write delete")),
+         (PREFIX + "*",), _actions(("resourcequotas", "namespaces"), "write delete"),
+         actions=(*_RBAC_ACTIONS, _USER_CREDENTIAL)),
     Role("Azure Kubernetes Service RBAC Cluster Admin", "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
-         (PREFIX + "*",)),
+         (PREFIX + "*",), actions=(*_RBAC_ACTIONS, _USER_CREDENTIAL)),
+    # ARM roles (control plane only).
+    Role("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7", (), actions=("*/read",)),
+    Role("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c", (), actions=("*",),
+         not_actions=("Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
+                      "Microsoft.Authorization/elevateAccess/Action",
+                      "Microsoft.Blueprint/blueprintAssignments/write",
+                      "Microsoft.Blueprint/blueprintAssignments/delete",
+                      "Microsoft.Compute/galleries/share/action",
+                      "Microsoft.Purview/consents/write", "Microsoft.Purview/consents/delete")),
+    Role("Azure Kubernetes Service Contributor Role", "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8", (),
+         actions=(_CLUSTER_READ, "Microsoft.ContainerService/managedClusters/write",
+                  "Microsoft.Resources/deployments/*")),
+    Role("Azure Kubernetes Service Cluster User Role", "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+         (), actions=(_USER_CREDENTIAL, _CLUSTER_READ)),
 )}
 
 
@@ -147,6 +186,13 @@ class RoleAssignments:
         action = data_action(attrs)
         return next((a for a in self.list() if a.principal_id.lower() == principal_id.lower()
                      and a.covers(scope) and a.role.allows(action)), None)
+
+
+def permissions(assignments: RoleAssignments, principal_id: str, scope: str
+                ) -> list[dict[str, list[str]]]:
+    """ARM's `permissions` of `principal_id` at `scope`: an entry per covering assignment."""
+    return [a.role.permission() for a in assignments.list()
+            if a.principal_id.lower() == principal_id.lower() and a.covers(scope)]
 
 
 def as_json(assignments: list[Assignment]) -> list[dict[str, Any]]:

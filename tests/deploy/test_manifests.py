@@ -15,9 +15,8 @@ import yaml
 
 from bot.config.settings import BotConfig, Secrets, load_config
 from bot.runtime.ops import DEFAULT_PORT
-from tests.deploy.manifests import DEPLOY, HA, Doc, of_kind, one, render
+from tests.deploy.manifests import DEPLOY, HA, KUBERNETES, Doc, of_kind, one, render
 
-KUBERNETES = "1.30.0"
 SLACK_SECRET = DEPLOY / "base" / "secret.example.yaml"
 DATABASE_SECRET = HA / "secret.example.yaml"
 BOTH = pytest.mark.parametrize("path", [DEPLOY, HA], ids=["base", "ha"])
@@ -44,7 +43,8 @@ def test_renders_and_validates_against_kubernetes_1_30(path: Path) -> None:
         kubernetes_validate.validate(doc, KUBERNETES, strict=True)
     kinds = sorted({d["kind"] for d in docs})
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Namespace",
-                     *(["PersistentVolumeClaim"] if path == DEPLOY else []),
+                     "NetworkPolicy", *(["PersistentVolumeClaim"] if path == DEPLOY else []),
+                     *(["PodDisruptionBudget"] if path == HA else []),
                      "Role", "RoleBinding", "ServiceAccount"]
 
 

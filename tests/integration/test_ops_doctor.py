@@ -14,7 +14,7 @@ import yaml
 
 from bot.cli.main import main
 from bot.cli.sandbox import sandbox_config
-from bot.runtime.permissions import KUBERNETES
+from bot.runtime.permissions import for_tags
 from meshsim.faults import Faults
 from meshsim.kube.requestinfo import RequestAttributes, RequestLog
 from meshsim.kube.server import make_app
@@ -69,7 +69,8 @@ def test_doctor_is_all_green_against_the_simulator(sim: MeshSim, tmp_path: Path,
     assert "Istio asm-1-22" in row(out, "arm aks-sandbox: managedCluster")
     assert "offers asm-1-23" in row(out, "arm aks-sandbox: meshUpgradeProfiles")
     assert "arm_credentials: Kubernetes v1.30.6" in row(out, "k8s aks-sandbox: access")
-    assert f"all {len(KUBERNETES)} permissions granted" in row(out, "k8s aks-sandbox: RBAC")
+    checked = for_tags(("prod-stable", "prod-canary"))  # update/delete asked per tag name
+    assert f"all {len(checked)} permissions granted" in row(out, "k8s aks-sandbox: RBAC")
 
 
 @pytest.mark.usefixtures("env")
@@ -178,3 +179,63 @@ def test_doctor_says_which_secret_is_missing_for_http_mode(
     code, out = doctor(write_config(sim, tmp_path), capsys, "--mode", "http")
     assert code == 1
     assert "not set: copy the Signing Secret" in row(out, "env SLACK_SIGNING_SECRET")
+
+
+# --- ARM permissions, write included, without writing ----------------------------------------
+
+WRITE = "Microsoft.ContainerService/managedClusters/write"
+PERMISSIONS_PATH = "*/providers/Microsoft.Authorization/permissions"
+
+
+@pytest.mark.usefixtures("env")
+def test_doctor_finds_arm_write_allowed_from_the_reported_permissions_without_writing(
+        sim: MeshSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sim.arm.clear_calls()
+    code, out = doctor(write_config(sim, tmp_path), capsys)
+    assert code == 0, out
+    allowed = row(out, "arm aks-sandbox: permissions")
+    assert "ok" in allowed and WRITE in allowed and "listClusterUserCredential" in allowed
+    asked = sim.arm.calls("GET", "Microsoft.Authorization/permissions")
+    assert [c.status for c in asked] == [200]
+    assert sim.arm.calls("PUT") == [], "a write is checked without making one"
+
+
+@pytest.mark.usefixtures("env")
+def test_doctor_names_the_write_a_read_only_identity_lacks_and_the_role_to_grant(
+        sim: MeshSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entra, scope = sim.arm.entra, sim.arm.entra.clusters["aks-sandbox"]
+    bot = entra.bot.object_id
+    taken = entra.revoke(bot, "Azure Kubernetes Service Contributor Role", scope)
+    assert taken, "the simulator grants the bot the AKS Contributor Role"
+    try:
+        code, out = doctor(write_config(sim, tmp_path), capsys)
+    finally:
+        entra.grant(bot, "Azure Kubernetes Service Contributor Role", scope)
+    assert code == 1
+    missing = row(out, f"arm aks-sandbox: {WRITE}")
+    assert "FAIL" in missing and "not granted" in missing and "starting" in missing
+    roles = row(out, "arm aks-sandbox: Azure roles")
+    assert (f'az role assignment create --assignee {bot} --role "Azure Kubernetes Service '
+            f'Contributor Role" --scope {scope}') in roles
+    assert "Cluster User Role" not in roles, "only what is missing"
+    assert "arm aks-sandbox: permissions" not in out
+    assert sim.arm.calls("PUT") == []
+
+
+@pytest.mark.usefixtures("env")
+def test_doctor_says_what_failed_when_arm_refuses_to_report_the_permissions(
+        sim: MeshSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    refusal = {"error": {"code": "AuthorizationFailed", "message": (
+        "The client 'x' with object id 'x' does not have authorization to perform action "
+        "'Microsoft.Authorization/permissions/read' over scope 'y' or the scope is invalid.")}}
+    sim.arm.faults.add(verb="GET", path=PERMISSIONS_PATH, status=403, body=refusal, count=1)
+    try:
+        code, out = doctor(write_config(sim, tmp_path), capsys)
+    finally:
+        sim.arm.faults.clear()
+    assert code == 1
+    failed = row(out, "arm aks-sandbox: permissions")
+    assert "FAIL" in failed and "could not read them" in failed
+    assert "HTTP 403, needs Microsoft.Authorization/permissions/read" in failed
+    assert "does not have authorization" in failed and "Grant the bot's identity" in failed
+    assert f"arm aks-sandbox: {WRITE}" not in out, "nothing is claimed missing"

@@ -1,12 +1,17 @@
-"""The bot's HTTP endpoint under what Slack never sends (issue 10, recipes 3 and 8): unsigned or
-malformed requests are refused before anything is parsed, dispatched or called back; a broken
-body gets 400 and one JSON log line; a connection that sends nothing is dropped."""
+"""The bot's HTTP endpoint under what Slack never sends (issue 10, recipes 3 and 8; issue 12):
+unsigned or malformed requests are refused before anything is parsed, dispatched or called back;
+a broken body gets 400 and one JSON log line; an oversized body gets 413; a connection that
+sends nothing, or trickles its body, is cut off; and a command Slack signed is answered all the
+while."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import logging
+import select
 import socket
 import threading
 import time
@@ -17,11 +22,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.config.settings import SlackMode
 from bot.runtime.bot import Bot
-from bot.slack import server as slack_server
+from bot.slack import http_server
+from bot.slack.http_server import MAX_BODY, REQUEST_TIMEOUT
 from meshsim.slack import seed
 from meshsim.slack.testing import RunningSlack
 from tests.integration.test_slack_app import _bot, _command
@@ -59,16 +64,31 @@ def http_bot(tmp_path: Path) -> Iterator[Bot]:
         bot.stop()
 
 
-def _post(bot: Bot, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    assert bot.request_url is not None
-    url = urlsplit(bot.request_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.putrequest("POST", url.path, skip_accept_encoding=True)
-    for name, value in headers.items():
+def _address(request_url: str | None) -> tuple[str, int]:
+    assert request_url is not None
+    url = urlsplit(request_url)
+    return url.hostname or "", url.port or 0
+
+
+def _post(request_url: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POSTs `body` with exactly `headers` (Content-Length: the body's unless given)."""
+    conn = http.client.HTTPConnection(*_address(request_url), timeout=10)
+    conn.putrequest("POST", http_server.EVENTS_PATH, skip_accept_encoding=True)
+    for name, value in {"Content-Length": str(len(body)), **headers}.items():
         conn.putheader(name, value)
     conn.endheaders(body)
     answer = conn.getresponse()
-    return answer.status, answer.read().decode()
+    status, text = answer.status, answer.read().decode()
+    conn.close()
+    return status, text
+
+
+def _slack_headers(body: bytes, secret: str = seed.SIGNING_SECRET) -> dict[str, str]:
+    """Signed as Slack signs: v0=HMAC-SHA256(signing secret, "v0:{timestamp}:{body}")."""
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+    return {"Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest.hexdigest()}"}
 
 
 def _form(response_url: str) -> bytes:
@@ -80,8 +100,8 @@ def test_a_malformed_timestamp_is_refused_and_calls_nothing(
         http_bot: Bot, catcher: tuple[str, list[str]], stamp: str) -> None:
     url, hits = catcher
     body = _form(url)
-    status, text = _post(http_bot, body, {
-        "Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(body)),
+    status, text = _post(http_bot.request_url, body, {
+        "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + "0" * 64})
     assert status == 401, text
     assert json.loads(text)["ok"] is False
@@ -93,32 +113,17 @@ def test_a_wrong_signature_with_a_fresh_timestamp_is_refused(
         http_bot: Bot, catcher: tuple[str, list[str]]) -> None:
     url, hits = catcher
     body = _form(url)
-    stamp = str(int(time.time()))
-    forged = SignatureVerifier("not-the-secret").generate_signature(timestamp=stamp, body=body)
-    assert forged is not None
-    status, _ = _post(http_bot, body, {
-        "Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(body)),
-        "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": forged})
+    status, _ = _post(http_bot.request_url, body, _slack_headers(body, "not-the-secret"))
     assert status == 401
     time.sleep(0.5)
     assert hits == []
 
 
-def _signed_headers(body: bytes) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    signature = SignatureVerifier(seed.SIGNING_SECRET).generate_signature(timestamp=stamp,
-                                                                          body=body)
-    assert signature is not None
-    return {"Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
-
-
 def test_a_signed_malformed_payload_gets_400_and_a_json_log_line(
         http_bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     body = b"payload=notjson"
-    with caplog.at_level(logging.WARNING, logger=slack_server.__name__):
-        status, text = _post(http_bot, body, {**_signed_headers(body),
-                                              "Content-Length": str(len(body))})
+    with caplog.at_level(logging.WARNING, logger=http_server.__name__):
+        status, text = _post(http_bot.request_url, body, _slack_headers(body))
     assert status == 400 and "malformed body" in json.loads(text)["error"]
     assert any("malformed body" in r.getMessage() for r in caplog.records)
     assert not any(r.exc_info for r in caplog.records)
@@ -128,7 +133,8 @@ def test_a_signed_malformed_payload_gets_400_and_a_json_log_line(
 def test_a_bad_content_length_gets_an_answer_not_a_closed_connection(
         http_bot: Bot, length: str) -> None:
     body = urlencode(_command("status")).encode()
-    status, text = _post(http_bot, body, {**_signed_headers(body), "Content-Length": length})
+    status, text = _post(http_bot.request_url, body, {**_slack_headers(body),
+                                                      "Content-Length": length})
     assert status in (400, 413) and json.loads(text)["ok"] is False
 
 
@@ -140,4 +146,60 @@ def test_a_connection_that_sends_only_headers_is_dropped(http_bot: Bot) -> None:
         started = time.monotonic()
         assert sock.recv(1024) == b""  # the server closed it: no body came in time
         waited = time.monotonic() - started
-    assert slack_server.REQUEST_TIMEOUT - 1 <= waited <= slack_server.REQUEST_TIMEOUT + 5
+    assert REQUEST_TIMEOUT - 1 <= waited <= REQUEST_TIMEOUT + 5
+
+
+def _trickle(request_url: str | None, seconds: float, lived: list[float]) -> None:
+    """Sends the headers of a 1,000-byte body, then one byte every 0.3 s (never idle long enough
+    for an idle timeout) until the server closes the connection or `seconds` pass; appends how
+    long the connection lived."""
+    with socket.create_connection(_address(request_url), timeout=5) as sock:
+        sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            try:
+                sock.sendall(b"a")
+                if select.select([sock], [], [], 0.3)[0] and sock.recv(1024) == b"":
+                    break  # closed by the server
+            except OSError:  # reset by the server
+                break
+        lived.append(time.monotonic() - started)
+
+
+def _headers_only(request_url: str | None, length: int) -> str:
+    """The answer to a request that announces `length` bytes and sends none of them, read until
+    the server closes the connection."""
+    with socket.create_connection(_address(request_url), timeout=10) as sock:
+        sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
+                     b"Content-Length: " + str(length).encode() + b"\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+        return answer.decode()
+
+
+def test_oversized_slow_and_unsigned_requests_are_refused_while_a_signed_command_is_answered(
+        http_bot: Bot) -> None:
+    url = http_bot.request_url
+    lived: list[float] = []
+    slow = threading.Thread(target=_trickle, args=(url, REQUEST_TIMEOUT + 20, lived))
+    slow.start()
+    time.sleep(1)
+
+    refused = _headers_only(url, MAX_BODY + 1)  # answered before any of the body is sent
+    assert refused.startswith("HTTP/1.1 413 ")
+    assert json.loads(refused.split("\r\n\r\n", 1)[1])["ok"] is False
+    at_limit = b"a" * MAX_BODY  # the largest body allowed: refused only for its signature
+    assert _post(url, at_limit, _slack_headers(at_limit, "not-the-secret"))[0] == 401
+
+    body = urlencode(_command("help")).encode()
+    status, text = _post(url, body, _slack_headers(body, "not-the-secret"))
+    assert status == 401 and json.loads(text)["ok"] is False
+    status, text = _post(url, body, _slack_headers(body))
+    assert status == 200 and "/mesh-upgrade start &lt;cluster&gt;" in text
+    assert slow.is_alive() and not lived  # the slow request was hanging all along
+
+    slow.join()
+    assert REQUEST_TIMEOUT - 1 <= lived[0] <= REQUEST_TIMEOUT + 5  # cut off, not left to trickle

@@ -9,17 +9,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bot.upgrade.errors import GateRefused
+from bot.cli.wiring import build_workflow
+from bot.config.settings import BotConfig
+from bot.store.repository import create_store
+from bot.upgrade.errors import GateRefused, GiveUp
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
+from meshsim.faults import Faults
+from meshsim.kube.requestinfo import RequestAttributes, RequestLog
 from meshsim.kube.scenarios import deployment, namespace, set_tag
+from meshsim.kube.server import make_app
+from meshsim.sim import MeshSim
 from tests.integration.conftest_workflow import (
     CLUSTER,
     NAMESPACE,
     NEW,
     OLD,
+    SPEED,
     Env,
+    arm_endpoint,
+    cluster_config,
     namespace_labels,
     pod_sidecars,
     tags,
@@ -133,3 +144,45 @@ def test_an_earlier_canary_tag_used_only_in_scope_is_relabelled_away_then_moves(
         labelled = [e.what for e in env.store.audit_log(run_id=run.id)
                     if e.kind is AuditKind.NAMESPACE_LABELLED]
         assert labelled == ["kubectl label namespace orders istio.io/rev=prod-stable --overwrite"]
+
+
+SHIPPED_TAG_NAMES = {f"istio-revision-tag-{t}-aks-istio-system" for t in ("prod-stable",
+                                                                          "prod-canary")}
+
+
+def _as_shipped_rbac(attrs: RequestAttributes) -> bool:
+    """deploy/base/rbac.yaml: update and delete on tag webhooks only for the configured tags."""
+    if attrs.resource == "mutatingwebhookconfigurations" and attrs.verb in ("update", "delete"):
+        return attrs.name in SHIPPED_TAG_NAMES
+    return True
+
+
+def test_a_tag_the_role_does_not_name_is_refused_at_plan_time_not_half_way(
+        tmp_path: Path) -> None:
+    with MeshSim("bookinfo", speed=SPEED, workdir=tmp_path / "sim") as sim:
+        kube = sim.clusters[CLUSTER]
+        with kube.settled():
+            set_tag(kube, "team-x", OLD)  # a team's own tag on the current revision
+        assert sim.loop is not None
+        port = sim.loop.serve(make_app(kube.store, Faults(), RequestLog(),
+                                       authorizer=_as_shipped_rbac))
+        kubeconfig = tmp_path / "rbac-kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "rbac",
+            "clusters": [{"name": "rbac", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+            "users": [{"name": "bot", "user": {"token": "meshsim-token"}}],
+            "contexts": [{"name": "rbac", "context": {"cluster": "rbac", "user": "bot"}}]}))
+        access = {"mode": "kubeconfig", "kubeconfig": str(kubeconfig)}
+        config = BotConfig.model_validate({"database_url": "sqlite://",
+                                           "clusters": [cluster_config(sim, access=access)]})
+        store = create_store(f"sqlite:///{tmp_path / 'bot.db'}")
+        workflow = build_workflow(config, store, arm_endpoint(sim))
+        with pytest.raises(GiveUp) as refused:
+            workflow.plan(CLUSTER)
+        assert "update mutatingwebhookconfigurations/istio-revision-tag-team-x" in \
+            refused.value.message
+        assert "resourceNames" in (refused.value.hint or "")
+        with pytest.raises(GiveUp):
+            workflow.request(CLUSTER, Action.START, "U0REQUESTER")
+        assert store.active_run(CLUSTER) is None  # nothing was started, nothing to undo
+        store.close()

@@ -217,3 +217,42 @@ def test_default_database_is_sqlite(tmp_path: Path) -> None:
     text = VALID.replace("database_url: sqlite:///var/lib/mesh-upgrade/bot.db\n", "")
     assert load_config(write(tmp_path, text)).database_url == BotConfig.model_fields[
         "database_url"].default
+
+
+# --- Slack names YAML loses -----------------------------------------------------------------
+
+
+def test_an_unquoted_at_user_is_a_yaml_error_that_asks_for_the_member_id(tmp_path: Path) -> None:
+    text = VALID.replace("users: [U0LEAD]", "users:\n          - @bob")
+    line = text.splitlines().index("          - @bob") + 1
+    (only,) = problems(tmp_path, text)
+    assert only.startswith(f"{tmp_path / 'bot.yaml'}:{line}: not valid YAML: found character "
+                           "'@' that cannot start any token; `@bob` cannot start an unquoted "
+                           "YAML value (@ is reserved): for an approver use the member ID (U0…")
+    assert "a quoted @name is refused too" in only
+
+
+def test_a_hash_name_in_a_flow_list_is_found_on_its_own_line(tmp_path: Path) -> None:
+    text = VALID.replace("groups: [S0MESHAPPR]\n        required: 1",
+                         "groups: [#mesh-approvers]\n        required: 1")
+    line = text.splitlines().index("        groups: [#mesh-approvers]") + 1
+    (only,) = problems(tmp_path, text)
+    assert "not valid YAML" in only
+    assert (f"`#mesh-approvers` on line {line} was read as a YAML comment, which hid the rest "
+            "of that line: use the Slack ID") in only
+
+
+def test_a_hash_name_in_a_block_list_is_an_empty_item_explained(tmp_path: Path) -> None:
+    text = VALID.replace("users: [U0LEAD]", "users:\n          - #bob")
+    line = text.splitlines().index("          - #bob") + 1
+    assert problems(tmp_path, text) == [
+        f"{tmp_path / 'bot.yaml'}:{line}: clusters[0].approvals.complete.users[0]: is empty: it "
+        "looks like `#bob` was read as a YAML comment; use the member ID (U0…, in Slack: the "
+        "profile's ⋮ menu > Copy member ID) instead: a quoted name is refused too, as approvers "
+        "are matched by ID"]
+
+
+def test_a_real_comment_after_an_empty_value_gets_no_slack_hint(tmp_path: Path) -> None:
+    text = VALID.replace("channel: C0STAGE", "channel: # to be decided")
+    (only,) = problems(tmp_path, text)
+    assert only.endswith("clusters[1].channel: Input should be a valid string")

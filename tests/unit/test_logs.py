@@ -7,28 +7,41 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from bot.runtime.logs import MASK, log_context, redact, setup_logging
+from bot.cli.main import parser
+from bot.runtime.logs import MASK, QUIET, log_context, parse_levels, redact, setup_logging
 
 SIGNING = "8f3e2b1c9d7a6f5e4d3c2b1a0f9e8d7c"  # a signing secret has no telltale shape
 
 
 @pytest.fixture
 def lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    with logging_to(stream, ["DEBUG", "slack_sdk=DEBUG"], secrets=[SIGNING, None, "short"]):
+        yield stream
+
+
+@contextmanager
+def logging_to(stream: io.StringIO, levels: list[str], fmt: str = "json",
+               secrets: list[str | None] | None = None) -> Iterator[None]:
+    """setup_logging for one test; the root's handlers and the libraries' levels restored."""
     root = logging.getLogger()
     saved, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    setup_logging("DEBUG", "json", secrets=[SIGNING, None, "short"], stream=stream)
+    named = {name: logging.getLogger(name).level for name in (*QUIET, "azure.core")}
+    setup_logging(levels, fmt, secrets=secrets or [], stream=stream)
     try:
-        yield stream
+        yield
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved:
             root.addHandler(handler)
         root.setLevel(level)
+        for name, was in named.items():
+            logging.getLogger(name).setLevel(was)
 
 
 def records(stream: io.StringIO) -> list[dict[str, object]]:
@@ -118,3 +131,76 @@ def test_text_format_masks_too() -> None:
     assert SIGNING not in text and "xoxb-1-2-3" not in text
     assert "secret " in text and text.count(MASK) == 2  # the line was written, both masked
     assert not text.startswith("{")
+
+
+def test_libraries_log_only_warnings_by_default_even_where_they_pin_their_own_level() -> None:
+    stream = io.StringIO()
+    with logging_to(stream, ["DEBUG"]):
+        bolt = logging.getLogger("slack_bolt.App")
+        bolt.setLevel(logging.INFO)  # what Bolt does to each of its loggers (slack_bolt/logger)
+        bolt.info("A new session has been established")
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").info("Request URL")
+        logging.getLogger("urllib3.connectionpool").info("Starting new HTTPS connection")
+        logging.getLogger("azure.identity").warning("token refresh failed")
+        logging.getLogger("bot.runtime.driver").debug("own debug line")
+    got = [(r["logger"], r["level"]) for r in records(stream)]
+    assert got == [("azure.identity", "WARNING"), ("bot.runtime.driver", "DEBUG")]
+
+
+def test_a_named_library_logs_at_the_level_asked_and_the_others_stay_quiet() -> None:
+    stream = io.StringIO()
+    with logging_to(stream, ["WARNING", "azure=DEBUG"]):
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").debug("Request")
+        logging.getLogger("urllib3.connectionpool").info("Starting new HTTPS connection")
+        logging.getLogger("bot.events").info("run 1 on c: requested")
+    assert [(r["logger"], r["level"]) for r in records(stream)] == [
+        ("azure.core.pipeline.policies.http_logging_policy", "DEBUG")]
+
+
+def test_warnings_that_say_nothing_is_wrong_are_debug() -> None:
+    stream = io.StringIO()
+    with logging_to(stream, ["INFO"]):
+        logging.getLogger("slack_bolt.App").warning(
+            "As you gave `client` as well, `token` will be unused.")
+        logging.getLogger("apscheduler.scheduler").warning(
+            'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+            "drive-runs", 1)
+        logging.getLogger("slack_bolt.App").warning("Failed to establish a connection")
+    assert [r["message"] for r in records(stream)] == ["Failed to establish a connection"]
+    loud = io.StringIO()
+    with logging_to(loud, ["INFO", "slack_bolt=DEBUG"]):
+        logging.getLogger("slack_bolt.App").warning(
+            "As you gave `client` as well, `token` will be unused.")
+    assert [r["level"] for r in records(loud)] == ["DEBUG"]
+
+
+def test_event_fields_are_written_and_their_detail_masked(lines: io.StringIO) -> None:
+    logging.getLogger("bot.events").info("run 4 on c: paused", extra={
+        "event": "paused", "run_id": 4, "cluster": "c", "phase": "rolling", "user": "U0BOB",
+        "detail": {"reason": f"Slack said invalid token xoxb-9-9-abc ({SIGNING})",
+                   "waves": ["a", {"note": "token=abcdef123456"}]}})
+    [line] = records(lines)
+    assert {k: line[k] for k in ("event", "run_id", "cluster", "phase", "user")} == {
+        "event": "paused", "run_id": 4, "cluster": "c", "phase": "rolling", "user": "U0BOB"}
+    text = lines.getvalue()
+    assert "xoxb-9-9-abc" not in text and SIGNING not in text and "abcdef123456" not in text
+    assert line["detail"]["waves"][0] == "a"  # type: ignore[index]
+
+
+def test_log_levels_are_parsed_from_flags_and_the_environment_form(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_levels(["INFO"]) == ("INFO", {})
+    assert parse_levels(["debug", "azure=DEBUG,urllib3=error"]) == (
+        "DEBUG", {"azure": "DEBUG", "urllib3": "ERROR"})
+    for bad in ("LOUD", "=DEBUG", "azure=LOUD"):
+        with pytest.raises(ValueError, match="LOGGER=LEVEL"):
+            parse_levels([bad])
+    args = parser().parse_args(["run", "--config", "c.yaml", "--log-level", "INFO",
+                                "--log-level", "azure=DEBUG"])
+    assert args.log_level == ["INFO", "azure=DEBUG"]
+    monkeypatch.setenv("MESH_UPGRADE_LOG_LEVEL", "WARNING,azure=INFO")
+    assert parser().parse_args(["run", "--config", "c.yaml"]).log_level == ("WARNING,azure=INFO",)
+    monkeypatch.delenv("MESH_UPGRADE_LOG_LEVEL")
+    assert parser().parse_args(["run", "--config", "c.yaml"]).log_level == ("INFO",)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--config", "c.yaml", "--log-level", "azure=LOUD"])
