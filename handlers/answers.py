@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bot.runtime.services import Services
-from bot.slack.blocks import Report, ReportSection, as_file, fits_in_blocks, render_report
+from bot.slack.blocks import (
+    Report,
+    ReportSection,
+    as_file,
+    context,
+    escape,
+    fits_in_blocks,
+    render_report,
+    section,
+)
 from bot.slack.buttons import phase_label
 from bot.slack.command_text import Command, Verb, out_of_turn
 from bot.slack.reporting import post_check
@@ -27,6 +36,7 @@ from bot.slack.views import check_view, plan_view, sidecars_view, tags_view
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.phases import Action, RunKind
 from bot.upgrade.plan import Plan
+from bot.upgrade.records import Run
 from handlers.actions import decide
 
 
@@ -67,6 +77,32 @@ def status(s: Services, cmd: Command, who: Asker) -> None:
                      f"{run.to_rev}: *{phase_label(run.phase)}*, requested by "
                      f"<@{run.requested_by}>{pause}")
     s.notifier.respond(who.response_url, "*Status*\n" + "\n".join(lines))
+
+
+def overview(s: Services, cmd: Command, who: Asker) -> None:
+    """`/mesh-upgrade` alone: the clusters this channel owns (all, if it owns none), each with
+    its current run in words, and the three commands people need most."""
+    owned = [c.name for c in s.config.clusters if c.channel == who.channel]
+    names = owned or [c.name for c in s.config.clusters]
+    runs = {name: s.store.active_run(name) for name in names}
+    lines = [f"• `{name}`: {escape(_run_words(run))}" for name, run in runs.items()]
+    first = names[0] if names else "&lt;cluster&gt;"
+    head = "Clusters this channel owns" if owned else "Clusters this bot manages"
+    commands = (f"`/mesh-upgrade plan {first}` shows what an upgrade would do · "
+                f"`/mesh-upgrade start {first}` asks for one · "
+                f"`/mesh-upgrade check {first}` checks health and sidecars now · "
+                "`/mesh-upgrade help` lists every command")
+    s.notifier.respond(who.response_url, f"{head}: " + "; ".join(
+        f"{n}: {_run_words(run)}" for n, run in runs.items()),
+        [section(f"*{head}*\n" + "\n".join(lines)), context(commands)])
+
+
+def _run_words(run: Run | None) -> str:
+    if run is None:
+        return "no run"
+    pause = f", paused: {run.pause_reason}" if run.pause_reason else ""
+    what = "patch" if run.kind is RunKind.PATCH else f"upgrade {run.from_rev} → {run.to_rev}"
+    return f"run {run.id} ({what}) is {phase_label(run.phase).lower()}{pause}"
 
 
 def versions(s: Services, cmd: Command, who: Asker) -> None:

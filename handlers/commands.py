@@ -52,15 +52,19 @@ def answer_command(s: Services, ack: Ack, payload: dict[str, Any]) -> None:
     if isinstance(parsed, ParseError):
         ack(text=parsed.text)
         return
+    if parsed.verb is Verb.HELP and not str(text or "").strip():
+        ack()  # no arguments: the channel's clusters at a glance, read after the ack
+        asker = _asker(payload)
+        s.submit(asker.response_url, answers.overview, s, parsed, asker)
+        return
     if parsed.verb is Verb.HELP:
-        ack(text="/mesh-upgrade help", blocks=render_help(parsed.topic))
+        ack(text="How to use /mesh-upgrade: every command and what it does",
+            blocks=render_help(parsed.topic))
         return
     if parsed.verb is Verb.CLUSTERS:
         ack(text=clusters_text(s))
         return
-    asker = Asker(str(payload.get("user_id", "")), str(payload.get("channel_id", "")),
-                  payload.get("response_url") if isinstance(payload.get("response_url"), str)
-                  else None)
+    asker = _asker(payload)
     intent = None
     if parsed.verb in _CHANGES:  # durable before the ack: a crash cannot lose it silently
         try:
@@ -77,6 +81,12 @@ def answer_command(s: Services, ack: Ack, payload: dict[str, Any]) -> None:
     else:
         ack()
     s.submit(asker.response_url, _carry_out, s, parsed, asker, intent)
+
+
+def _asker(payload: dict[str, Any]) -> Asker:
+    url = payload.get("response_url")
+    return Asker(str(payload.get("user_id", "")), str(payload.get("channel_id", "")),
+                 url if isinstance(url, str) else None)
 
 
 def _carry_out(s: Services, cmd: Command, who: Asker, intent: int | None) -> None:

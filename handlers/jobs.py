@@ -16,10 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.runtime.services import Services
-from bot.slack.blocks import context, header, render_report, section, when
+from bot.slack.blocks import context, header, plain_date, render_report, section, when
 from bot.slack.reporting import post_check
 from bot.slack.reports import sidecars_report
 from bot.slack.views import sidecars_view
+from bot.slack.wording import ACTION_WORDS, duration
 from bot.upgrade.approvals import ApprovalPolicy, expires_at
 from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.kinds import AuditKind
@@ -50,7 +51,7 @@ def check_run(s: Services, run_id: int) -> None:
                    datetime.now(UTC) + timedelta(seconds=every))
     except MeshUpgradeError as exc:
         s.notifier.reply(run_id, [section(f":warning: The check could not run: {exc}")],
-                         "check failed to run")
+                         f"The scheduled check of {run.cluster} could not run")
     s.notifier.sync(run_id)
 
 
@@ -64,10 +65,15 @@ def remind_approval(s: Services, run_id: int, action: str, version: int,
     until = expires_at(policy, requested_at(s.store, run, Action(action)))
     who = ", ".join([f"<!subteam^{g}>" for g in policy.groups] +
                     [f"<@{u}>" for u in policy.users])
+    words = ACTION_WORDS.get(action, action)
+    left = policy.required - have
     s.notifier.reply(run_id, [section(
-        f":alarm_clock: Reminder: *{action}* on {run.cluster} still needs "
-        f"{policy.required - have} approval(s) from {who}. The request expires at "
-        f"{when(until)}; use the buttons on the card.")], f"Reminder: {action} needs approval")
+        f":alarm_clock: Reminder: {words} on `{run.cluster}` still needs "
+        f"{left} approval{'s' if left != 1 else ''} from {who}. The request expires at "
+        f"{when(until)}; use the buttons on the card.")],
+        f"Reminder: {words} on {run.cluster} still needs {left} approval"
+        f"{'s' if left != 1 else ''}, for {duration((until - datetime.now(UTC)).total_seconds())}"
+        " more")
 
 
 def expire_approval(s: Services, run_id: int, action: str, version: int, asked: str) -> None:
@@ -82,9 +88,10 @@ def expire_approval(s: Services, run_id: int, action: str, version: int, asked: 
     until = expires_at(policy, datetime.fromisoformat(asked))
     # The audit entry is also the thread's reply (posted by the sync with the card's edit).
     s.workflow.record(run, NewAuditEntry(
-        "bot", AuditKind.EXPIRED, f"expired: {action} was not approved by {when(until)}; its "
-        "button on the card now asks for it again",
-        {"action": action, "run_version": version, "asked_at": asked}))
+        "bot", AuditKind.EXPIRED, f"expired: {action} was not approved by {plain_date(until)}; "
+        "its button on the card now asks for it again",
+        {"action": action, "run_version": version, "asked_at": asked,
+         "until": until.isoformat()}))
     s.notifier.sync(run_id)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from bot.config.settings import BotConfig
 from bot.kube.census_pool import CensusPool
 from bot.runtime.driver import Driver
+from bot.runtime.home_tabs import HomeTabs
 from bot.runtime.intents import recover_intents
 from bot.runtime.scheduler import Scheduler
 from bot.slack.membership import Membership
@@ -56,6 +57,7 @@ class Services:
     membership: Membership
     scheduler: Scheduler
     driver: Driver = field(init=False)
+    home: HomeTabs = field(init=False)  # the App Home tabs, republished as runs change
     active: bool = field(default=False, init=False)  # drives runs and runs jobs: it leads
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="work"))
@@ -64,6 +66,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.driver = Driver(self.workflow, self.on_step)
+        self.home = HomeTabs(self.store, self.config, self.workflow.reads,
+                             self.notifier, self.membership)
+        self.notifier.on_change = self.home.changed
 
     def submit(self, respond_to: str | None, fn: Callable[..., Any], *args: Any) -> Future[None]:
         """Run `fn(*args)` after the ack, on the bot's worker pool."""
@@ -136,6 +141,7 @@ class Services:
 
     def close(self) -> None:
         self.driver.close()
+        self.home.close()
         self.scheduler.shutdown()
         self.work.shutdown(wait=False, cancel_futures=True)
         if self.census_pool is not None:

@@ -57,8 +57,20 @@ def clip(text: str, limit: int) -> str:
     return (cut + ELLIPSIS + fence)[:limit]
 
 
-def when(at: datetime) -> str:
+def slack_date(at: datetime) -> str:
+    """A time every reader sees in their own zone; the UTC fallback where Slack cannot."""
+    return (f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|"
+            f"{plain_date(at)}>")
+
+
+def plain_date(at: datetime) -> str:
+    """For plain text (headers, notifications, files): Slack formats no dates there."""
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def when(at: datetime) -> str:
+    """A time in mrkdwn: each reader sees it in their own zone (Slack's date formatting)."""
+    return slack_date(at)
 
 
 def counts_text(counts: Mapping[str, int], most: int = 12) -> str:

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,12 +33,10 @@ from bot.slack.blocks import (
     as_file,
     fits_in_blocks,
     render_report,
-    render_step,
     to_dicts,
 )
 from bot.slack.card import card_fallback_text, render_card
 from bot.slack.client import retry_handlers
-from bot.slack.replies import step_of
 from bot.slack.views import (
     CardFacts,
     Need,
@@ -47,6 +45,7 @@ from bot.slack.views import (
     left_from_audit,
     wave_progress,
 )
+from bot.slack.wording import Subject, reply_of
 from bot.store.repository import Store
 from bot.upgrade.approvals import expires_at
 from bot.upgrade.errors import GiveUp, MeshUpgradeError
@@ -78,6 +77,7 @@ class Notifier:
         self.client, self.store, self.config = client, store, config
         self._lock = RunLocks()
         self._shown: dict[int, str] = {}  # run id -> hash of the card last sent
+        self.on_change: Callable[[int], None] | None = None  # bot/runtime/home_tabs.py
 
     # --- the card and the thread -----------------------------------------------------------
 
@@ -86,7 +86,9 @@ class Notifier:
         with self._lock(run_id):
             ref = self._card(run_id)
             self._post_audit(run_id, ref)
-            return ref
+        if self.on_change is not None:  # coalesced there: cheap to call on every sync
+            self.on_change(run_id)
+        return ref
 
     def _card(self, run_id: int) -> SlackRef:
         run = self.store.get_run(run_id)
@@ -228,7 +230,7 @@ class Notifier:
                 return False
             self.store.put_step(run_id, key, mine)  # its poster died: take it over
         try:
-            self._reply(ref, render_step(step_of(entry)), entry.what)
+            self._reply(ref, *reply_of(entry, Subject.of(self.store.get_run(run_id))))
         except BaseException:
             self.store.release_step(run_id, key)  # owed: the next sync posts it
             raise
@@ -262,10 +264,12 @@ class Notifier:
         name, content = as_file(report)
         self.upload(run_id, name, content.encode(), report.title)
 
-    def upload(self, run_id: int, filename: str, content: bytes, title: str) -> None:
+    def upload(self, run_id: int, filename: str, content: bytes, title: str,
+               alt_text: str | None = None) -> None:
+        """Share a file into the run's thread; an image gets `alt_text` for screen readers."""
         ref = self.sync(run_id)
         self._call("files_upload_v2", ref.channel, thread_ts=ref.thread_ts or ref.root_ts,
-                   content=content, filename=filename, title=title)
+                   content=content, filename=filename, title=title, alt_txt=alt_text)
 
     def facts(self, run_id: int) -> CardFacts:
         return CardFacts.from_json(self.store.step(run_id, FACTS_KEY))
@@ -274,6 +278,15 @@ class Notifier:
         self.store.put_step(run_id, FACTS_KEY, facts.to_json())
 
     # --- outside a run ----------------------------------------------------------------------
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        """A person's App Home tab (views.publish: Tier 4, per workspace)."""
+        self.client.views_publish(user_id=user, view=view)
+
+    def permalink(self, ref: SlackRef) -> str:
+        """The link to a run's card (chat.getPermalink)."""
+        found = self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.root_ts)
+        return str(found["permalink"])
 
     def post(self, channel: str, blocks: Sequence[Block], text: str) -> str:
         return str(self._call("chat_postMessage", channel, blocks=to_dicts(blocks),

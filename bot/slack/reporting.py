@@ -61,7 +61,8 @@ def _revisions(run: Run) -> tuple[str, ...]:
 
 def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
                next_check_at: datetime | None = None) -> CheckReport:
-    from bot.slack.charts import census_chart  # matplotlib loads at the first check, not at start
+    # matplotlib loads at the first check, not at start
+    from bot.slack.charts import census_alt_text, census_chart
 
     run = workflow.store.get_run(run_id)
     report = workflow.check(run_id)
@@ -75,7 +76,8 @@ def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
     chart = census_chart(report.census.by_namespace, history)
     stamp = report.at.strftime("%Y%m%d-%H%M%S")
     notifier.upload(run_id, f"census-{run.cluster}-run{run_id}-{stamp}.png", chart,
-                    f"Sidecar census · {run.cluster} · {report.at:%H:%M:%S} UTC")
+                    f"Sidecar census · {run.cluster} · {report.at:%H:%M:%S} UTC",
+                    census_alt_text(report.census.by_namespace, history))
     if check_failed(report):
         notifier.reply(run_id, loud_failure(run, report), f"Check failed on {run.cluster}")
     return report

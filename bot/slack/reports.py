@@ -86,7 +86,9 @@ def check_report(view: CheckView) -> Report:
                       tuple(_plane_field(p) for p in view.planes)),
         ReportSection("HPAs (stable | canary)", tuple(_hpa_line(h) for h in view.hpas)),
     )
-    return _report(f"Check · {view.cluster} · {when(view.at)}", verdict, sections, view.cluster)
+    # The time goes in the summary: a header is plain text, where Slack formats no dates.
+    return _report(f"Check · {view.cluster}", f"{verdict}\nTaken {when(view.at)}.", sections,
+                   view.cluster)
 
 
 def _problem_line(p: WorkloadProblem) -> str:

@@ -40,7 +40,8 @@ def starting(ctx: Ctx) -> StepResult:
         ctx.put("shared_config", copy.outcome)
         if copy.outcome != "no-source":
             ctx.audit(AuditKind.CONFIG_COPIED,
-                      f"shared MeshConfig {copy.source} -> {copy.target}: {copy.outcome}")
+                      f"shared MeshConfig {copy.source} -> {copy.target}: {copy.outcome}",
+                      {"source": copy.source, "target": copy.target, "outcome": copy.outcome})
     done = arm_change(ctx, "put", (old, new))
     if done is not None:
         return done
@@ -62,7 +63,8 @@ def _ensure_tags(ctx: Ctx, old: str, new: str) -> StepResult | None:
     for namespace in canary.relabel_first if canary else ():
         if cluster.relabel(namespace, plan.stable_tag):
             ctx.audit(AuditKind.NAMESPACE_LABELLED, f"kubectl label namespace {namespace} "
-                      f"istio.io/rev={plan.stable_tag} --overwrite")
+                      f"istio.io/rev={plan.stable_tag} --overwrite",
+                      {"namespace": namespace, "value": plan.stable_tag})
             done.append(f"{namespace} -> {plan.stable_tag}")
     if plan.canary_at_start():
         change = cluster.set_tag(plan.canary_tag, new)
@@ -76,7 +78,8 @@ def _audit_tag(ctx: Ctx, change: TagChange) -> None:
     overwrite = " --overwrite" if change.previous else ""
     ctx.audit(AuditKind.TAG_SET,
               f"istioctl tag set {change.tag} --revision {change.revision}{overwrite}",
-              {"webhook": change.webhook, "previous": change.previous})
+              {"webhook": change.webhook, "previous": change.previous, "tag": change.tag,
+               "revision": change.revision})
 
 
 def _await_control_plane(ctx: Ctx, old: str, new: str) -> StepResult:
@@ -160,7 +163,8 @@ def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
     for namespace, value in relabel:
         if ctx.cluster.relabel(namespace, value):
             ctx.audit(AuditKind.NAMESPACE_LABELLED,
-                      f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite")
+                      f"kubectl label namespace {namespace} istio.io/rev={value} --overwrite",
+                      {"namespace": namespace, "value": value})
             done.append(f"{namespace} -> {value}")
     return ctx.result(StepKind.MOVE_NAMESPACES, f"moved: {', '.join(done)}") if done else None
 
@@ -189,7 +193,8 @@ def verifying(ctx: Ctx) -> StepResult:
     if left > timedelta(0):
         return ctx.result(StepKind.SOAK, f"soaking, {left.total_seconds():.0f} s left", Wait.TIME,
                           left.total_seconds())
-    return ctx.move(Event.SOAK_OVER, f"soaked for {ctx.config.soak_time}")
+    return ctx.move(Event.SOAK_OVER, f"soaked for {ctx.config.soak_time}",
+                    {"soak_seconds": ctx.config.soak_time.total_seconds()})
 
 
 def awaiting_decision(ctx: Ctx) -> StepResult:
@@ -249,7 +254,8 @@ def _clean_up(ctx: Ctx, removed: str) -> StepResult | None:
         for ns in canary_namespaces(ctx.settings, ctx.cluster.namespace_injection()):
             ctx.cluster.relabel(ns, ctx.plan.stable_tag)
             ctx.audit(AuditKind.NAMESPACE_LABELLED,
-                      f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}")
+                      f"kubectl label namespace {ns} istio.io/rev={ctx.plan.stable_tag}",
+                      {"namespace": ns, "value": ctx.plan.stable_tag})
         done += _remove_or_keep_canary(ctx, removed)
     return ctx.result(StepKind.CLEAN_UP, "; ".join(done)) if done else None
 
@@ -263,7 +269,7 @@ def _remove_or_keep_canary(ctx: Ctx, removed: str) -> list[str]:
         removal = ctx.cluster.remove_tag(tag)
         if removal.deleted:
             ctx.audit(AuditKind.TAG_REMOVED, f"istioctl tag remove {tag}",
-                      {"webhooks": list(removal.deleted)})
+                      {"webhooks": list(removal.deleted), "tag": tag})
             return [f"tag {tag} removed"]
         return []
     survivor = ctx.plan.current if removed == ctx.plan.target else ctx.plan.target

@@ -238,7 +238,8 @@ class Workflow:
         to = next_phase(run.phase, action, run.kind, run.paused)
         why = f"{action} approved by {', '.join(approvers)}"
         moved = NewAuditEntry(user, AuditKind.PHASE_CHANGED, f"phase {to.value}",
-                              {"event": action.value, "why": why})
+                              {"event": action.value, "why": why, "to": to.value,
+                               "approvers": approvers})
         after = self.store.approve(run.id, run.version, action.value, user, [approved, moved],
                                    to, why)
         self.events(audited(after, approved))

@@ -108,10 +108,11 @@ class Ctx:
                actions: tuple[str, ...] = ()) -> StepResult:
         return StepResult(self.run.id, self.run.phase.value, kind, did, wait, delay, actions)
 
-    def move(self, event: Event, why: str) -> StepResult:
+    def move(self, event: Event, why: str, detail: dict[str, Any] | None = None) -> StepResult:
+        """The run moves on after `event`; `detail` adds facts for the thread's wording."""
         to = next_phase(self.run.phase, event, self.run.kind)
         moved = NewAuditEntry("bot", AuditKind.PHASE_CHANGED, f"phase {to.value}",
-                              {"event": event.value, "why": why})
+                              {"event": event.value, "why": why, "to": to.value, **(detail or {})})
         before = self.run.phase
         self.run = self.store.transition(self.run.id, self.run.version, to, "bot", why, [moved])
         self.events(audited(self.run, moved, before))

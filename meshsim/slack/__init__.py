@@ -4,7 +4,7 @@ Python: `sim = SlackSim(clock, faults)`; `port = sim.serve(simloop)` (or
 `simloop.serve(sim.app())` then `sim.set_base_url(...)`); point `WebClient(base_url=sim.api_url)`
 at it. Accessors for other threads: `messages(channel)`, `workspace()`, `calls(method)`,
 `command(user, channel, command, text)`, `click(user, channel, ts, action_id, edit=None)`,
-`set_group_users(group, users)`, `configure_app(**settings)`.
+`set_group_users(group, users)`, `configure_app(**settings)`, `open_home(user)`, `home(user)`.
 
 Served: `/api/<method>` (Web API), `/link/` (Socket Mode WebSocket from apps.connections.open),
 `/upload/v1/<file_id>` (files v2 upload URL), `/hooks/...` (response_url), `/` (channel page).
@@ -17,6 +17,10 @@ Control API (a contract):
   404 `{"error"}` for an unknown user, channel, message, version or button.
 - `GET /_sim/messages?channel=C`: `{"channel","messages":[{...message, "history":[{"version",
   "text","blocks","at"}], "replies":[...], "files"?}], "ephemeral":[{..., "user","source"}]}`.
+- `POST /_sim/home {"user"}`: the user opens the app's Home tab; `app_home_opened` is delivered
+  like a command (same answer fields) plus `"view"`: the Home view published when it was
+  acked (or null).
+  `GET /_sim/home?user=U`: `{"user", "view": {...views.publish's view} | null}`.
 - `GET /_sim/workspace`: team, bot, users, usergroups, channels (with members), tokens.
 - `GET /_sim/calls[?method=chat.update]`: every Web API call
   `{"method","params","at","ok","error"}`.

@@ -72,10 +72,17 @@ class Checker:
             seen.add(value)
 
 
-def validate(blocks: Any) -> list[str]:
+def validate(blocks: Any, most: int = MAX_BLOCKS, allowed: frozenset[str] | None = None,
+             at: str = "/blocks") -> list[str]:
+    """Errors of a message's blocks; a view's with its own limit, block types and pointer
+    (a home tab: 100 blocks, no `file` or `markdown` block, at "/view/blocks")."""
     check = Checker()
-    for index, block in enumerate(check.items(blocks, MAX_BLOCKS, "/blocks", least=0)):
-        _block(check, block, f"/blocks/{index}")
+    for index, block in enumerate(check.items(blocks, most, at, least=0)):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if allowed is not None and isinstance(kind, str) and kind not in allowed:
+            check.fail(f"unsupported type: {kind}", f"{at}/{index}/type")
+            continue
+        _block(check, block, f"{at}/{index}")
     return check.errors
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from meshsim.slack.delivery import AppConfig
+from meshsim.slack.homes import HomeTabs
 from meshsim.slack.interactions import Interactions
 from meshsim.slack.payloads import NotFound
 from meshsim.slack.socketmode import SocketMode
@@ -27,14 +28,17 @@ APP_FIELDS: dict[str, tuple[type, ...]] = {
 
 class Control:
     def __init__(self, ws: Workspace, api: WebApi, acts: Interactions, socket: SocketMode,
-                 config: AppConfig) -> None:
+                 config: AppConfig, homes: HomeTabs) -> None:
         self.ws, self.api, self.acts, self.socket, self.config = ws, api, acts, socket, config
+        self.homes = homes
 
     def routes(self, app: web.Application) -> None:
         add = app.router
         add.add_post("/_sim/command", _guarded(self.command))
         add.add_post("/_sim/click", _guarded(self.click))
         add.add_get("/_sim/messages", _guarded(self.messages))
+        add.add_post("/_sim/home", _guarded(self.open_home))
+        add.add_get("/_sim/home", _guarded(self.home))
         add.add_get("/_sim/workspace", _guarded(self.workspace))
         add.add_get("/_sim/calls", _guarded(self.calls))
         add.add_get("/_sim/app", _guarded(self.app_config))
@@ -57,6 +61,16 @@ class Control:
         result = await self.acts.click(request_origin(request), body["user"], body["channel"],
                                        body["ts"], body["action_id"], edit)
         return web.json_response(result)
+
+    async def open_home(self, request: web.Request) -> web.Response:
+        body = await _body(request, "user")
+        return web.json_response(await self.homes.open(str(body["user"])))
+
+    async def home(self, request: web.Request) -> web.Response:
+        user = request.query.get("user", "")
+        if user not in self.ws.users:
+            raise NotFound(f"no user {user!r}")
+        return web.json_response({"user": user, "view": self.homes.view(user)})
 
     async def messages(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")

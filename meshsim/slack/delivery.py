@@ -51,7 +51,8 @@ class Delivery:
         self.config = config
 
     async def deliver(self, kind: str, payload: JSON) -> JSON:
-        """Deliver until acked; `kind` is the envelope type, "slash_commands" or "interactive"."""
+        """Deliver until acked; `kind` is the envelope type: "slash_commands", "interactive" or
+        "events_api" (an Events API `event_callback`, POSTed over HTTP as JSON)."""
         attempts: list[JSON] = []
         for attempt in range(self.config.retries + 1):
             outcome = await self._attempt(kind, payload, attempt)
@@ -106,17 +107,21 @@ class Delivery:
         return {**outcome, "acked": True}
 
     def _signed(self, kind: str, payload: JSON, attempt: int) -> tuple[bytes, dict[str, str]]:
-        fields = payload if kind == "slash_commands" else {"payload": json.dumps(payload)}
-        body = urlencode(fields).encode()
+        if kind == "events_api":
+            body, content_type = json.dumps(payload).encode(), "application/json"
+        else:
+            fields = payload if kind == "slash_commands" else {"payload": json.dumps(payload)}
+            body, content_type = urlencode(fields).encode(), "application/x-www-form-urlencoded"
         # Real time, not Slack time: the app checks the stamp against its own wall clock
         # (slack_sdk SignatureVerifier rejects more than 300 s of skew).
         stamp = str(int(time.time()))
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
+        headers = {"Content-Type": content_type,
                    "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
                    "X-Slack-Request-Timestamp": stamp,
                    "X-Slack-Signature": sign(self.config.signing_secret, stamp, body)}
-        if attempt:
-            headers.update({"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "timeout"})
+        if attempt:  # Events API retries name the reason "http_timeout" (Events API docs)
+            reason = "http_timeout" if kind == "events_api" else "timeout"
+            headers.update({"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason})
         return body, headers
 
     def _timing(self, real_seconds: float) -> JSON:

@@ -20,6 +20,9 @@ UPLOAD_PATH = "/upload/v1/{file_id}"
 # Not Slack's: the channel page shows an uploaded image from here (Slack's url_private needs a
 # token and is on files.slack.com).
 CONTENT_PATH = "/_sim/files/{file_id}"
+# files.getUploadURLExternal: "Description for the image is longer than the limit of 1000
+# character" (alt_txt_too_large).
+ALT_TXT_LIMIT = 1000
 
 
 class FileMethods:
@@ -38,7 +41,12 @@ class FileMethods:
         length = call.need("length")
         if not length.isdigit():
             raise ApiError("invalid_arguments", detail="length must be an integer")
+        alt_txt = call.get("alt_txt") or ""
+        if len(alt_txt) > ALT_TXT_LIMIT:
+            raise ApiError("alt_txt_too_large")
         file_id = self.ws.new_upload(filename, int(length))
+        with self.ws.lock:
+            self.ws.uploads[file_id]["alt_txt"] = alt_txt
         return {"upload_url": call.origin + UPLOAD_PATH.format(file_id=file_id),
                 "file_id": file_id}
 
@@ -108,4 +116,5 @@ def _file_object(upload: JSON, now: float) -> JSON:
         "url_private": f"https://files.slack.com/files-pri/{seed.TEAM_ID}-{file_id}/{name}",
         "permalink": f"https://{seed.TEAM_DOMAIN}.slack.com/files/{seed.BOT_USER_ID}/{file_id}",
         "preview": bytes(upload["content"][:200]).decode("utf-8", "replace"),
+        **({"alt_txt": upload["alt_txt"]} if upload.get("alt_txt") else {}),
     }

@@ -1,4 +1,5 @@
 """The Web API methods the bot uses: chat.*, conversations.*, users.info, usergroups.*, ...
+(views.publish, the App Home, is in meshsim.slack.homes.)
 
 Each answers the fields slack_sdk callers read and fails with Slack's own codes:
 `channel_not_found`, `not_in_channel` (the bot is not a member), `invalid_blocks` with an
@@ -64,6 +65,7 @@ class ChatMethods:
             ("chat.update", self.update, "bot"),
             ("chat.postEphemeral", self.post_ephemeral, "bot"),
             ("chat.delete", self.delete, "bot"),
+            ("chat.getPermalink", self.permalink, "bot"),
             ("conversations.info", self.conversation_info, "bot"),
             ("conversations.history", self.conversation_history, "bot"),
             ("users.info", self.user_info, "bot"),
@@ -132,6 +134,17 @@ class ChatMethods:
         except WorkspaceError as exc:
             raise ApiError(exc.code) from exc
         return {"channel": channel.id, "ts": ts}
+
+    async def permalink(self, call: ApiCall) -> JSON:
+        """`https://<domain>.slack.com/archives/<channel>/p<ts without the dot>`, as Slack's."""
+        found = self.ws.channel(call.need("channel"))
+        if found is None:
+            raise ApiError("channel_not_found")
+        ts = call.need("message_ts")
+        if self.ws.find(found.id, ts) is None:
+            raise ApiError("message_not_found")
+        return {"channel": found.id, "permalink":
+                f"https://{seed.TEAM_DOMAIN}.slack.com/archives/{found.id}/p{ts.replace('.', '')}"}
 
     async def conversation_info(self, call: ApiCall) -> JSON:
         found = self.ws.channel(call.need("channel"))

@@ -20,6 +20,7 @@ from meshsim.slack import page
 from meshsim.slack.control import Control, app_state, apply_app_settings
 from meshsim.slack.delivery import AppConfig, Delivery
 from meshsim.slack.files import FileMethods
+from meshsim.slack.homes import HomeTabs
 from meshsim.slack.interactions import Interactions
 from meshsim.slack.methods import ChatMethods
 from meshsim.slack.responses import ResponseUrls
@@ -47,9 +48,11 @@ class SlackSim:
         self.chat = ChatMethods(self.ws)
         self.files = FileMethods(self.ws, self.chat)
         self.responses = ResponseUrls(self.ws)
-        self.interactions = Interactions(self.ws, self.responses,
-                                         Delivery(clock, self.socket, self.config))
-        self.control = Control(self.ws, self.api, self.interactions, self.socket, self.config)
+        delivery = Delivery(clock, self.socket, self.config)
+        self.interactions = Interactions(self.ws, self.responses, delivery)
+        self.homes = HomeTabs(self.ws, delivery)
+        self.control = Control(self.ws, self.api, self.interactions, self.socket, self.config,
+                               self.homes)
         self.base_url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -59,6 +62,7 @@ class SlackSim:
         add_fault_routes(app, self.faults)
         self.api.routes(app)
         self.chat.register(self.api)
+        self.homes.register(self.api)
         self.files.register(self.api, app)
         self.socket.register(self.api, app)
         self.responses.routes(app)
@@ -115,6 +119,14 @@ class SlackSim:
         """Click `action_id` as `user`, on the message as it is now or as version `edit`."""
         return self._on_loop(self.interactions.click(self._base(), user, channel, ts, action_id,
                                                      edit))
+
+    def open_home(self, user: str) -> JSON:
+        """`user` opens the app's Home tab (app_home_opened); blocks until acked or given up."""
+        return self._on_loop(self.homes.open(user))
+
+    def home(self, user: str) -> JSON | None:
+        """The Home tab view published for `user`, or None."""
+        return self.homes.view(user)
 
     def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._loop is None:

@@ -1,9 +1,10 @@
 """A whole upgrade on the sandbox's page, in headless Chromium, clicking as the seeded users.
 
 `mesh-upgrade-bot sandbox` runs as a child process, exactly as `make sandbox` starts it. On its
-page alice asks for the upgrade, mallory's click is refused, bob starts it, carol rolls the
-workloads out, and after the soak bob completes it through the confirm dialog. Every step is
-asserted on what the page shows; screenshots go to tests/artifacts/browser-*.png.
+page alice asks for the upgrade, mallory's click is refused, bob sees it waiting for him on the
+app's Home tab and starts it, carol rolls the workloads out, and after the soak bob completes
+it through the confirm dialog. Every step is asserted on what the page shows; screenshots go
+to tests/artifacts/browser-*.png.
 `UPDATE_DOCS_SCREENSHOT=1` also writes the last one to docs/sandbox.png (the README's picture).
 """
 
@@ -160,8 +161,20 @@ def test_a_whole_upgrade_clicked_through_on_the_sandbox_page(page: Page) -> None
     expect(phase(page)).to_contain_text("Planned")
     shot(page, "02-mallory-refused")
 
-    # bob approves: Starting, then Canary ready with both control planes.
+    # bob opens the app's Home tab: the run, its phase and the approval waiting for him.
     act_as(page, "bob")
+    page.click("#home-tab")
+    expect(page.locator("#status")).to_contain_text("app_home_opened: socket_mode ack in")
+    home = page.locator("#home")
+    expect(home).to_contain_text("Waiting for your approval")
+    expect(home).to_contain_text("start on aks-sandbox")
+    expect(home.locator("a", has_text="run 1").first).to_be_visible()
+    expect(home).to_contain_text("Runs in progress")
+    shot(page, "02b-bob-home")
+    page.click("#home-tab")
+    expect(home).to_be_hidden()
+
+    # bob approves: Starting, then Canary ready with both control planes.
     expect(refusal).to_have_count(0)
     button(page, "approve-start").click()
     expect(page.locator("#status")).to_contain_text("approve-start: socket_mode ack in")

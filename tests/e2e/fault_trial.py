@@ -28,6 +28,7 @@ import yaml
 
 from bot.cli.sandbox import sandbox_config
 from bot.slack.buttons import ACTION_IDS, phase_label
+from bot.slack.wording import Subject, reply_of
 from bot.store.repository import create_store
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase, is_terminal
@@ -421,7 +422,9 @@ def assert_phase_changes_and_approvals_are_audited(trial: Trial, run: Run) -> No
 
 def assert_thread_has_every_approval_and_phase_change(trial: Trial, run: Run) -> None:
     """Every APPROVED and PHASE_CHANGED entry is a reply under the run's one card."""
-    wanted = Counter(e.what for e in trial.store.audit_log(run_id=run.id, limit=100_000)
+    subject = Subject.of(run)
+    wanted = Counter(reply_of(e, subject)[1]
+                     for e in trial.store.audit_log(run_id=run.id, limit=100_000)
                      if e.kind in (AuditKind.APPROVED, AuditKind.PHASE_CHANGED))
 
     def missing(t: Trial) -> Counter[str]:

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from bot.slack.wording import Subject, reply_of
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run
 from meshsim.sim import MeshSim
@@ -314,11 +316,17 @@ def entered(phase: Phase) -> Condition:
     return lambda t: t.phase() is phase and t.audited(f"phase {phase.value}")
 
 
-def reply_in_thread(words: str) -> Condition:
+def phase_reply_in_thread(phase: Phase) -> Condition:
+    """The thread shows the reply (in the bot's own words) of the change into `phase`."""
     def condition(t: Trial) -> bool:
         run = t.run()
         card = t.card(run.id) if run else None
-        return card is not None and any(r.get("text") == words for r in card.get("replies", []))
+        if run is None or card is None:
+            return False
+        changes = [e for e in t.store.audit_log(run_id=run.id)
+                   if e.kind is AuditKind.PHASE_CHANGED and e.what == f"phase {phase.value}"]
+        words = {reply_of(e, Subject.of(run))[1] for e in changes}
+        return any(r.get("text") in words for r in card.get("replies", []))
     return condition
 
 
@@ -383,8 +391,8 @@ KILLS = [
               "after:roll": lambda t: t.kill_once_committed(
                   Phase.VERIFYING, "verifying committed, its audit entry being written")}),
     Scenario("kill-right-after-a-thread-reply",
-             kills={"after the reply 'phase canary_ready'": reply_in_thread(
-                 "phase canary_ready")}),
+             kills={"after the reply 'phase canary_ready'": phase_reply_in_thread(
+                 Phase.CANARY_READY)}),
     Scenario("kill-right-after-the-run-completed",
              {"before:complete": slow_card_edits},
              kills={"completed, card and thread not yet told": entered(Phase.COMPLETED)}),

@@ -26,6 +26,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from bot.cli.sandbox import sandbox_config
+from bot.slack.wording import Subject, reply_of
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Phase
 from meshsim.kube.requestinfo import RequestRecord
@@ -140,6 +141,12 @@ def replicas(sim: MeshSim, postgres_url: str, tmp_path: Path) -> Iterator[list[R
                 r.process.wait(10)
 
 
+def _said(store: Store) -> dict[str, str]:
+    """What each audit entry of the run says in the thread (its reply's text), by entry."""
+    run = store.recent_runs(CLUSTER, 1)[0]
+    return {e.what: reply_of(e, Subject.of(run))[1] for e in store.audit_log(run_id=run.id)}
+
+
 def _phase(store: Store) -> Phase | None:
     runs = store.recent_runs(CLUSTER, 1)
     return runs[0].phase if runs else None
@@ -203,7 +210,9 @@ def test_the_follower_takes_over_a_killed_leader_and_finishes_the_run(
         deliveries.append(_click(sim, BOB, "approve-complete"))
         wait_until(lambda: _phase(store) is Phase.COMPLETED, 40, "completed")
         wait_until(lambda: "Completed" in texts(_cards(sim)[0]), 15, "the final card")
-        wait_until(lambda: any("phase completed" in texts(r) for r in _cards(sim)[0]["replies"]),
+        said = _said(store)
+        wait_until(lambda: any(said["phase completed"] == r.get("text")
+                               for r in _cards(sim)[0]["replies"]),
                    15, "the last reply in the thread")
     finally:
         store.close()
@@ -223,11 +232,12 @@ def test_the_follower_takes_over_a_killed_leader_and_finishes_the_run(
 
     cards = _cards(sim)
     assert [c["ts"] for c in cards] == [card_ts], "one card, the same one, before and after"
-    replies = [texts(r) for r in cards[0]["replies"]]
+    replies = [str(r.get("text", "")) for r in cards[0]["replies"]]
     for phase in ("canary_ready", "verifying", "awaiting_decision", "completed"):
-        assert sum(f"phase {phase}" in r for r in replies) == 1, phase
-    waves = [r.splitlines()[0] for r in replies if r.startswith("rollout restart wave")]
-    assert len(waves) == len(set(waves)) > 0, "each restart wave once, across the takeover"
+        assert replies.count(said[f"phase {phase}"]) == 1, phase
+    waves = [words for what, words in said.items() if what.startswith("rollout restart wave")]
+    assert waves and all(replies.count(w) == 1 for w in waves), \
+        "each restart wave once, across the takeover"
     assert len([c for c in sim.arm.calls("PUT", "/managedClusters/")
                 if c.status is not None and c.status < 300]) == 2
     assert_only_on(Env(sim, None, None), keep=NEW, gone=OLD)  # type: ignore[arg-type]

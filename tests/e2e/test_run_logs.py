@@ -114,8 +114,9 @@ def test_a_whole_run_is_told_by_its_log_events_and_counted_on_metrics(
 
     steps = [e for e in told if e["event"] in ("step_started", "step_finished")]
     finished = [e for e in steps if e["event"] == "step_finished"]
+    # A waiting look (await_approval) is not asserted: a quick click can come before it.
     assert {e["detail"]["step"] for e in finished} >= {
-        StepKind.AWAIT_APPROVAL, StepKind.ARM_PUT, StepKind.ARM_DONE, StepKind.TAGS,
+        StepKind.ARM_PUT, StepKind.ARM_DONE, StepKind.TAGS,
         StepKind.RESTART_WAVE, StepKind.TRANSITION, StepKind.CLEAN_UP}
     assert all(e["detail"]["seconds"] >= 0 for e in finished)
     for started, after in itertools.pairwise(steps):

@@ -28,12 +28,12 @@ def test_unanswered_request_is_reminded_then_expires_and_a_click_asks_for_it_aga
     with running_bot(tmp_path, cluster={"approvals": POLICY}) as h:
         h.command(ALICE, "start aks-sandbox")
         h.wait_button("approve-start")
-        reminder = _reply_index(h, "Reminder: *start*")
+        reminder = _reply_index(h, "Reminder: starting the upgrade on `aks-sandbox`")
         assert "The request expires at" in texts(h.replies()[reminder])
         card = h.wait_card("approval expired", timeout=10)
         assert "click to request again" in texts(card)
         assert "Ask again: Start upgrade" in texts(card)
-        assert _reply_index(h, "expired: start was not approved") > reminder
+        assert _reply_index(h, "Nobody approved starting the upgrade in time") > reminder
         assert h.run().phase is Phase.PLANNED
 
         h.click(BOB, "approve-start")

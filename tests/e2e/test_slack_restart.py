@@ -110,9 +110,9 @@ def test_killed_bot_reattaches_to_the_same_card_and_finishes(sim: MeshSim, tmp_p
     cards = _cards(sim)
     assert [c["ts"] for c in cards] == [card_ts], "one card, the same one, before and after"
     replies = [texts(r) for r in cards[0]["replies"]]
-    assert any("approved roll" in r for r in replies)
-    assert any("phase completed" in r for r in replies)
-    assert sum("phase canary_ready" in r for r in replies) == 1
+    assert any("approved rolling out the workloads" in r for r in replies)
+    assert any("Upgrade complete: `aks-sandbox` runs" in r for r in replies)
+    assert sum("control plane is ready next to" in r for r in replies) == 1
     assert len([c for c in sim.arm.calls("PUT", "/managedClusters/")
                 if c.status is not None and c.status < 300]) == 2
     assert_only_on(Env(sim, None, None), keep=NEW, gone=OLD)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.slack.wording import Subject, reply_of
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase
 from tests.e2e.slack_harness import ALICE, BOB, CAROL, running_bot, texts, wait_until
@@ -32,13 +33,15 @@ def test_a_slack_5xx_after_an_applied_roll_is_answered_truthfully_and_loses_no_r
         h.sim.slack.faults.clear()
         store = h.bot.services.store
         run_id = h.run().id
-        wanted = [e.what for e in store.audit_log(run_id=run_id)
+        subject = Subject.of(h.run())
+        wanted = [reply_of(e, subject)[1] for e in store.audit_log(run_id=run_id)
                   if e.kind in (AuditKind.APPROVED, AuditKind.PHASE_CHANGED)]
 
         def every_entry_replied() -> bool:
             h.bot.services.notifier.sync(run_id)
-            shown = "\n".join(texts(r) for r in h.replies())
+            shown = "\n".join(r.get("text", "") for r in h.replies())
             return all(what in shown for what in wanted)
 
         wait_until(every_entry_replied, 30, "every approval and phase change in the thread")
-        assert any("approved roll" in texts(r) for r in h.replies())
+        assert any(f"<@{CAROL}> approved rolling out the workloads" in texts(r)
+                   for r in h.replies())

@@ -53,8 +53,10 @@ def test_alice_starts_bob_and_carol_approve_and_bob_completes(tmp_path: Path) ->
         assert any(r.startswith("Check · aks-sandbox") for r in replies)
         assert any(f.get("mimetype") == "image/png" or f.get("name", "").endswith(".png")
                    for r in card["replies"] for f in r.get("files", []))
-        assert any("refused start: requester_cannot_approve" in r for r in replies)
-        assert any("refused start: not_an_approver" in r for r in replies)
+        assert any(f"<@{ALICE}> clicked *Start upgrade*; nothing was done: whoever asked" in r
+                   for r in replies)
+        assert any(f"<@{MALLORY}> clicked *Start upgrade*; nothing was done: they are not an "
+                   "approver" in r for r in replies)
         assert len(h.cards()) == 1
         refusals = [e for e in h.bot.services.store.audit_log(run_id=h.run().id)
                     if e.what.startswith("refused")]

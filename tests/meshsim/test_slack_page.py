@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -24,7 +25,8 @@ def test_page_has_the_user_switcher_composer_and_confirm_dialog(slack: RunningSl
     kind, html = fetch(slack.url + "/")
     assert kind == "text/html"
     for marker in ('<select id="user">', '<input id="composer"', '<dialog id="confirm">',
-                   'id="confirm-ok"', 'src="/static/app.js"', 'src="/static/blocks.js"'):
+                   'id="confirm-ok"', 'src="/static/app.js"', 'src="/static/blocks.js"',
+                   'id="home-tab"', '<main id="home"'):
         assert marker in html
 
 
@@ -77,3 +79,19 @@ def test_blocks_render_header_mrkdwn_and_buttons_with_their_confirm() -> None:
     assert (button["cls"], button["text"], button["data"]["ts"]) == (
         "bk danger", "Roll", "1700000000.000100")
     assert json.loads(button["data"]["confirm"]) == confirm
+
+
+@pytest.mark.parametrize("zone,shown", [("UTC", "9:41"), ("Asia/Tokyo", "6:41"),
+                                        ("America/New_York", "4:41")])
+def test_date_tokens_show_in_the_readers_own_zone(zone: str, shown: str) -> None:
+    """`<!date^...>` as Slack shows it: the reader's zone, the fallback only as a title."""
+    stamp = 1_764_841_260  # 2025-12-04 09:41:00 UTC
+    token = f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|2025-12-04 09:41 UTC>"
+    card = [{"type": "section", "text": {"type": "mrkdwn", "text": f"Started {token}"}}]
+    done = subprocess.run(["node", "-e", RENDER, str(STATIC / "blocks.js"), json.dumps(card)],
+                          check=True, capture_output=True, text=True,
+                          env={**os.environ, "TZ": zone, "LANG": "en_US.UTF-8"})
+    (html,) = [n["html"] for n in json.loads(done.stdout) if n["html"].startswith("Started")]
+    assert 'datetime="2025-12-04T09:41:00.000Z"' in html
+    assert f"{shown}" in html and 'title="2025-12-04 09:41 UTC"' in html
+    assert "!date" not in html.split('title="')[0]

@@ -100,6 +100,22 @@ def test_files_upload_v2_shares_the_file_into_the_thread(slack: RunningSlack) ->
     assert reply["files"][0]["size"] == len("pod,revision\na,asm-1-24\n")
 
 
+def test_an_images_alt_txt_is_kept_on_the_file_and_over_1000_characters_refused(
+        slack: RunningSlack) -> None:
+    web = client(slack)
+    root = web.chat_postMessage(channel=OPS_CHANNEL, text="run 1")["ts"]
+    said = "Sidecars by revision over the run: asm-1-22 fell from 12 to 0 pods."
+    answer = web.files_upload_v2(channel=OPS_CHANNEL, thread_ts=root, filename="census.png",
+                                 content=b"\x89PNG\r\n\x1a\n", title="census", alt_txt=said)
+    assert answer["file"]["alt_txt"] == said
+    (message,) = slack.sim.messages(OPS_CHANNEL)["messages"]
+    assert message["replies"][0]["files"][0]["alt_txt"] == said
+    with pytest.raises(SlackApiError) as err:
+        web.files_upload_v2(channel=OPS_CHANNEL, filename="big.png", content=b"x",
+                            alt_txt="x" * 1001)
+    assert err.value.response["error"] == "alt_txt_too_large"
+
+
 def test_51_blocks_are_refused_with_invalid_blocks(slack: RunningSlack) -> None:
     with pytest.raises(SlackApiError) as err:
         client(slack).chat_postMessage(channel=OPS_CHANNEL, text="x",

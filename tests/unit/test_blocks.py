@@ -56,6 +56,10 @@ from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
 from meshsim.slack.blockkit import validate
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+# Slack shows each reader the time in their zone; the UTC text is its fallback.
+AT_9 = f"<!date^{int(T0.timestamp())}^{{date_short_pretty}} at {{time}}|2026-03-01 09:00 UTC>"
+AT_13 = (f"<!date^{int(T0.timestamp()) + 4 * 3600}^{{date_short_pretty}} at {{time}}"
+         "|2026-03-01 13:00 UTC>")
 OLD, NEW = "asm-1-22", "asm-1-23"
 
 
@@ -152,8 +156,8 @@ def test_the_card_shows_control_planes_census_and_approvals() -> None:
     text = all_text(payload)
     assert "istiod 1/2 ready" in text and "gateways 2/2 ready" in text
     assert "asm-1-23: 120 · no sidecar: 4 · asm-1-22: 3" in text
-    assert "start by <@U0BOB> 2026-03-01 09:00 UTC" in text
-    assert "complete: 1 of 2 approvals, expires 2026-03-01 13:00 UTC" in text
+    assert f"start by <@U0BOB> {AT_9}" in text
+    assert f"complete: 1 of 2 approvals, expires {AT_13}" in text
     assert buttons(payload)[ACTION_IDS[Action.COMPLETE]]["text"]["text"] == "Complete (1/2)"
 
 
@@ -303,7 +307,7 @@ def test_history_lists_runs_and_the_audit_trail() -> None:
     audit = [FakeAudit(3, "U0BOB", "approved complete", T0), FakeAudit(None, "scheduler",
                                                                        "check <posted>", T0)]
     text = all_text(valid(render_report(history_report("aks-prod", runs, audit))))
-    assert "*3* 2026-03-01 09:00 UTC minor asm-1-22 → asm-1-23: Completed" in text
+    assert f"*3* {AT_9} minor asm-1-22 → asm-1-23: Completed" in text
     assert "<@U0BOB>: approved complete (run 3)" in text
     assert "scheduler: check &lt;posted&gt;" in text
 
@@ -320,4 +324,4 @@ def test_a_step_shows_who_when_and_the_equivalent_command() -> None:
                     command="istioctl tag set prod-stable --revision asm-1-23 --overwrite")
     text = all_text(valid(render_step(step)))
     assert ":white_check_mark: *Tag prod-stable moved to asm-1-23*" in text
-    assert "by <@U0BOB> · 2026-03-01 09:00 UTC" in text and "```istioctl tag set" in text
+    assert f"by <@U0BOB> · {AT_9}" in text and "```istioctl tag set" in text

@@ -1,6 +1,8 @@
 // The channel page: polls /_sim/messages, renders it, and acts as the chosen user through
 // /_sim/command and /_sim/click. A message's thread opens in the side pane (#thread) from its
-// "N replies" button. Element ids (#user, #channel, #composer, #confirm-ok, #thread-messages)
+// "N replies" button. The Home button opens the app's Home tab as the chosen user (POST
+// /_sim/home delivers app_home_opened) and shows the view published for them (#home).
+// Element ids (#user, #channel, #composer, #confirm-ok, #thread-messages, #home-tab, #home)
 // and data-action-id / data-thread-ts are what browser tests use.
 "use strict";
 
@@ -9,6 +11,7 @@ const { el } = Blocks;
 let lastJson = "";
 let users = {};
 let openThread = null;  // ts of the thread shown in the side pane
+let onHome = false;  // the Home tab is shown instead of the channel
 
 async function api(path, body) {
   const init = body === undefined ? {} : {
@@ -55,7 +58,7 @@ function renderFile(f) {
   node.dataset.fileId = f.id;
   const img = el("img");
   img.src = `/_sim/files/${encodeURIComponent(f.id)}`;
-  img.alt = f.title || f.name;
+  img.alt = f.alt_txt || f.title || f.name;  // what a screen reader says, as in Slack
   node.append(img, el("figcaption", "", `${f.title} (${f.name})`));
   return node;
 }
@@ -121,7 +124,32 @@ function openThreadAt(ts) {
   refresh(true).then(() => { pane.scrollTop = pane.scrollHeight; });
 }
 
+function showHome(on) {
+  onHome = on;
+  $("home-tab").setAttribute("aria-pressed", String(on));
+  $("home").hidden = !on;
+  $("messages").hidden = on;
+  $("compose").hidden = on;
+  if (on) {
+    status("opening Home...");
+    api("/_sim/home", { user: $("user").value })
+      .then((r) => status(`app_home_opened: ${describe(r)}`));
+  }
+  refresh(true);
+}
+
+async function refreshHome(force) {
+  const result = await api(`/_sim/home?user=${encodeURIComponent($("user").value)}`);
+  const json = JSON.stringify(result.body);
+  if (!force && json === lastJson) return;
+  lastJson = json;
+  const view = result.body.view;
+  $("home").replaceChildren(view ? Blocks.render(view.blocks, "")
+    : el("div", "text", "The app has not published a Home view for you yet."));
+}
+
 async function refresh(force) {
+  if (onHome) return refreshHome(force);
   const result = await api(`/_sim/messages?channel=${encodeURIComponent($("channel").value)}`);
   const json = JSON.stringify(result.body) + $("user").value;
   if (force || json !== lastJson) { lastJson = json; render(result.body); }
@@ -176,7 +204,8 @@ async function start() {
   if (params.get("user")) $("user").value = params.get("user");
   if (params.get("channel")) $("channel").value = params.get("channel");
   if (params.get("thread")) openThread = params.get("thread");
-  $("user").onchange = () => refresh(true);
+  $("user").onchange = () => (onHome ? showHome(true) : refresh(true));
+  $("home-tab").onclick = () => showHome(!onHome);
   $("channel").onchange = () => { openThread = null; refresh(true); };
   $("compose").onsubmit = send;
   $("layout").addEventListener("click", (e) => {

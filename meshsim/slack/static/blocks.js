@@ -41,12 +41,40 @@ const Blocks = (() => {
     const [target, label] = inner.split("|");
     if (target.startsWith("@")) return `<b>@${escapeHtml(names[target.slice(1)] || target.slice(1))}</b>`;
     if (target.startsWith("#")) return `<b>#${escapeHtml(names[target.slice(1)] || target.slice(1))}</b>`;
+    if (target.startsWith("!date^")) return date(target, label);
     if (target.startsWith("!subteam^")) {
       const id = target.slice(9);
       return `<b>@${escapeHtml(label || names[id] || id)}</b>`;
     }
     if (target.startsWith("!")) return `<b>@${escapeHtml(target.slice(1))}</b>`;
     return `<a href="${escapeHtml(target)}" target="_blank">${escapeHtml(label || target)}</a>`;
+  }
+
+  // <!date^unix^{tokens} text^optional link|fallback>, in the reader's own zone as Slack shows
+  // it (api.slack.com "Formatting dates"); the fallback where the stamp cannot be read.
+  function date(target, fallback) {
+    const [, stamp, format] = target.split("^");
+    const when = new Date(Number(stamp) * 1000);
+    if (!format || Number.isNaN(when.getTime())) return escapeHtml(fallback || "");
+    const day = (opts) => when.toLocaleDateString(undefined, opts);
+    const today = new Date(), yesterday = new Date(Date.now() - 86400000);
+    const same = (a, b) => a.toDateString() === b.toDateString();
+    const pretty = (plain) => same(when, today) ? "Today"
+      : same(when, yesterday) ? "Yesterday" : plain;
+    const short = day({month: "short", day: "numeric", year: "numeric"});
+    const long = day({weekday: "long", month: "long", day: "numeric", year: "numeric"});
+    const tokens = {
+      date_num: when.toLocaleDateString("en-CA"), date: day({month: "long", day: "numeric",
+                                                              year: "numeric"}),
+      date_short: short, date_long: long, date_pretty: pretty(day({month: "long",
+                                                                   day: "numeric"})),
+      date_short_pretty: pretty(short), date_long_pretty: pretty(long),
+      time: when.toLocaleTimeString(undefined, {hour: "numeric", minute: "2-digit"}),
+      time_secs: when.toLocaleTimeString(),
+    };
+    const shown = format.replace(/\{(\w+)\}/g, (m, name) => tokens[name] || m);
+    return `<time datetime="${when.toISOString()}" title="${escapeHtml(fallback || "")}">` +
+      `${escapeHtml(shown)}</time>`;
   }
 
   function styleText(s) {
