@@ -26,6 +26,7 @@ from bot.upgrade.readiness import HealthVerdict
 from bot.upgrade.records import Run
 from bot.workflow.checks import CheckReport
 from meshsim.slack.blockkit import validate
+from tests.unit.test_blocks import all_text
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 OLD, NEW = "asm-1-27", "asm-1-28"
@@ -36,18 +37,7 @@ EVICTED = ("1 evicted pod still shows asm-1-27; it goes when deleted (kubectl de
 def text_of(blocks: list[Any]) -> str:
     payload = to_dicts(blocks)
     assert validate(payload) == []
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                out.append(v) if k == "text" and isinstance(v, str) else walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(payload)
-    return "\n".join(out)
+    return all_text(payload)
 
 
 def test_the_card_shows_sidecar_modes_and_what_needs_a_person() -> None:
