@@ -19,7 +19,7 @@ from bot.slack.buttons import ACTION_IDS, InvalidButtonValue, decode_value, phas
 from bot.slack.command_text import out_of_turn
 from bot.slack.notifier import error_text
 from bot.upgrade.approvals import ApprovalPolicy, expires_at
-from bot.upgrade.errors import GateRefused, RetryLater
+from bot.upgrade.errors import GateRefused, RetryLater, TrafficHeld
 from bot.upgrade.phases import Action
 from bot.upgrade.records import Run
 from bot.workflow.approvals import ApprovalResult, Outcome, requested_at
@@ -69,7 +69,7 @@ def decide(s: Services, run_id: int, action: Action, version: int, user: str) ->
     groups = s.membership.groups_of(user, policy.groups) if policy.groups else frozenset()
     try:
         result = s.workflow.decide(run_id, action, user, version, groups)
-    except GateRefused as exc:
+    except (GateRefused, TrafficHeld) as exc:
         s.notifier.sync(run_id)
         return error_text(exc)
     except RetryLater as exc:  # the gate could not be judged: nothing was recorded

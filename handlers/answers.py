@@ -37,6 +37,7 @@ from bot.upgrade.errors import GiveUp
 from bot.upgrade.phases import Action, RunKind
 from bot.upgrade.plan import Plan
 from bot.upgrade.records import Run
+from bot.workflow.approvals import Outcome
 from handlers.actions import decide
 
 
@@ -197,6 +198,29 @@ def ask_action(s: Services, cmd: Command, who: Asker) -> None:
     ref = s.notifier.sync(run.id)
     s.notifier.respond(who.response_url, f":raised_hand: Asked for *{action.value}* on "
                        f"`{name}`: an approver clicks it on the card in <#{ref.channel}>.")
+
+
+def override(s: Services, cmd: Command, who: Asker) -> None:
+    """Go on past the traffic gate that holds the run, with a reason: the approver's override
+    is audited and counts as their approval of the held action (Continue, or Complete)."""
+    name = _cluster(cmd)
+    cluster = s.config.cluster(name)
+    wanted = sorted({g for a in (Action.ROLL, Action.COMPLETE)
+                     for g in cluster.approval_policy(a).groups})
+    groups = s.membership.groups_of(who.user, wanted) if wanted else frozenset()
+    result = s.workflow.override(name, who.user, cmd.reason or "", groups)
+    s.driver.poke(result.run.id)
+    s.notifier.sync(result.run.id)
+    if result.outcome is Outcome.APPLIED:
+        text = (f":white_check_mark: Your override is recorded with its reason, and run "
+                f"{result.run.id} on `{name}` is now *{phase_label(result.run.phase)}*.")
+    elif result.outcome is Outcome.COUNTED and result.decision is not None:
+        text = (f":ballot_box_with_check: Your override is recorded with its reason. "
+                f"{result.decision.message}")
+    else:
+        why = result.decision.message if result.decision else f"the run is {result.run.phase}"
+        text = f":no_entry: {why} Nothing was done."
+    s.notifier.respond(who.response_url, text)
 
 
 def cancel(s: Services, cmd: Command, who: Asker) -> None:

@@ -31,10 +31,11 @@ WORK: dict[Verb, Work] = {
     Verb.START: answers.start, Verb.CHECK: answers.check, Verb.SIDECARS: answers.sidecars,
     Verb.TAGS: answers.tags, Verb.COMPLETE: answers.ask_action,
     Verb.ROLLBACK: answers.ask_action, Verb.CANCEL: answers.cancel, Verb.PATCH: answers.patch,
-    Verb.HISTORY: answers.history,
+    Verb.HISTORY: answers.history, Verb.OVERRIDE: answers.override,
 }
 # Commands that change something: recorded before the ack (bot/runtime/intents.py).
-_CHANGES = frozenset({Verb.START, Verb.PATCH, Verb.COMPLETE, Verb.ROLLBACK, Verb.CANCEL})
+_CHANGES = frozenset({Verb.START, Verb.PATCH, Verb.COMPLETE, Verb.ROLLBACK, Verb.CANCEL,
+                      Verb.OVERRIDE})
 _SLOW = frozenset({Verb.VERSIONS, Verb.PLAN, Verb.START, Verb.CHECK, Verb.SIDECARS, Verb.PATCH})
 
 

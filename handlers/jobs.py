@@ -20,7 +20,8 @@ from bot.slack.blocks import context, header, plain_date, render_report, section
 from bot.slack.reporting import post_check
 from bot.slack.reports import sidecars_report
 from bot.slack.views import sidecars_view
-from bot.slack.wording import ACTION_WORDS, duration
+from bot.slack.wording.phrases import duration
+from bot.slack.wording.runs import ACTION_WORDS
 from bot.upgrade.approvals import ApprovalPolicy, expires_at
 from bot.upgrade.errors import MeshUpgradeError
 from bot.upgrade.kinds import AuditKind

@@ -6,7 +6,10 @@ when they end, so a revision change made through azure-mgmt-containerservice sho
 control-plane objects in the cluster. An Entra ID cluster (scenario `entra`) serves its API
 over HTTPS to the tenant's tokens only (meshsim/entra/access.py). `describe()` is the JSON
 line `python -m meshsim serve` prints; `parts` serves only the clusters with ARM ("cloud") or
-only Slack.
+only Slack. With the clusters comes their mesh traffic (meshsim/traffic): one plain-HTTP
+telemetry server with each cluster's Istio metrics for a real Prometheus to scrape
+(meshsim/prometheus.py), and, on request (`start_azure_monitor`), an Azure Monitor workspace's
+query endpoint in front of that Prometheus, taking the tenant's tokens (meshsim/azmon).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import yaml
 
 from meshsim.arm import ArmSim
 from meshsim.arm.credentials import EntraProfile
+from meshsim.azmon.front import AzureMonitorFront
 from meshsim.catalogue import default_catalogue
 from meshsim.clock import SimClock
 from meshsim.entra.access import ClusterAccess
@@ -30,6 +34,7 @@ from meshsim.kube.cluster import KubeSim
 from meshsim.runtime import SimLoop
 from meshsim.slack import seed
 from meshsim.slack.sim import SlackSim
+from meshsim.traffic.server import TelemetryServer
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a115"
 RESOURCE_GROUP = "rg-mesh"
@@ -138,6 +143,8 @@ class MeshSim:
         self.slack = SlackSim(self.clock)
         self.slack_port = slack_port  # 0: a free port
         self.kubeconfig = self.workdir / "kubeconfig"
+        self.telemetry: TelemetryServer | None = None
+        self.azure_monitor: AzureMonitorFront | None = None
 
     def __enter__(self) -> MeshSim:
         self.start()
@@ -154,6 +161,8 @@ class MeshSim:
             for cluster in SCENARIOS[self.scenario]:
                 self._start_cluster(self.loop, cluster)
             self._write_kubeconfig()
+            self.telemetry = TelemetryServer(self.clusters)
+            self.telemetry.serve(self.loop)
         if SLACK in self.parts:
             self.slack.serve(self.loop, self.slack_port)
         return self.describe()
@@ -181,6 +190,14 @@ class MeshSim:
                              on_revisions=kube.set_revisions, on_patch=kube.bump_patch,
                              kube_ca_pem=self._ca_pem() if entra else None, entra=entra,
                              oidc_issuer_url=self.access.issuer.url if first else None)
+
+    def start_azure_monitor(self, upstream_url: str) -> str:
+        """Serve an Azure Monitor workspace's query endpoint (HTTPS, the cloud's CA) in front
+        of the Prometheus at `upstream_url`; its base URL."""
+        if self.loop is None or self.arm.server_tls is None:
+            raise RuntimeError("start the cloud part of MeshSim first")
+        self.azure_monitor = AzureMonitorFront(self.arm.entra.tenant, upstream_url)
+        return self.azure_monitor.serve(self.loop, self.arm.server_tls.server_context)
 
     def _ca_pem(self) -> str:
         assert self.arm.ca_path is not None
@@ -222,6 +239,11 @@ class MeshSim:
                                 "entra": name in self.entra_clusters,
                                 "exclude": list(excluded.get(name, ()))}
                                for name, kube in self.clusters.items()]
+        if self.telemetry is not None and self.telemetry.url is not None:
+            out["telemetry"] = {"url": self.telemetry.url, "clusters": self.telemetry.paths()}
+        if self.azure_monitor is not None:
+            out["azure_monitor"] = {"query_endpoint": self.azure_monitor.url,
+                                    "ca_file": str(self.arm.ca_path)}
         return out
 
     def close(self) -> None:

@@ -95,6 +95,11 @@ def sandbox_args(p: argparse.ArgumentParser) -> None:
                    help="port of the Slack page and API (0: a free port)")
     p.add_argument("--soak", type=float, default=120.0,
                    help="verifying period in simulated seconds (default 120)")
+    p.add_argument("--traffic-window", type=float, default=10.0,
+                   help="traffic gates' baseline and observation windows in real seconds "
+                        "(default 10, at least 5), when Prometheus is on the PATH")
+    p.add_argument("--no-traffic", action="store_true",
+                   help="no Prometheus and no traffic gates, even if Prometheus is installed")
     log_args(p, "INFO", "text")
 
 

@@ -9,7 +9,9 @@ CA), and `--scenario entra` makes the cluster an Entra ID one. Only this command
 meshsim (lazily); the product path has no simulator and no shortcut credential.
 Open the printed page: it shows #mesh-ops, where `/mesh-upgrade start aks-sandbox` as alice,
 then bob's approval, runs the whole upgrade. Times are simulated seconds: `--soak 120` at
-`--speed 10` soaks 12 real seconds.
+`--speed 10` soaks 12 real seconds. When Debian's `prometheus` is on the PATH, a real
+Prometheus scrapes meshsim's proxies and the clusters get traffic gates; otherwise one line
+says they are off and how to turn them on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,8 +35,10 @@ APPROVERS = "S0MESHAPPR"
 
 
 def sandbox_config(described: dict[str, Any], soak: float, speed: float,
-                   database_url: str) -> BotConfig:
-    """Every simulated cluster posting to #mesh-ops, approved by one of mesh-approvers."""
+                   database_url: str, prometheus: str | None = None,
+                   traffic_window: float = 10.0) -> BotConfig:
+    """Every simulated cluster posting to #mesh-ops, approved by one of mesh-approvers; with
+    `prometheus` (its URL), traffic gates read from it over `traffic_window` real seconds."""
     real = timedelta(seconds=soak / speed)
     clusters = [{
         "name": c["name"], "subscription_id": c["subscription_id"],
@@ -43,9 +48,18 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
         "approvals": {"default": {"groups": [APPROVERS], "required": 1}},
         "soak_time": real, "check_interval": max(real / 4, timedelta(seconds=1)),
         "restart": {"progress_timeout": timedelta(seconds=max(600 / speed, 20))},
+        **({"traffic": traffic_config(prometheus, c["name"], traffic_window)}
+           if prometheus else {}),
     } for c in described["clusters"]]
     return BotConfig.model_validate({"database_url": database_url, "clusters": clusters,
                                      "slack": {"mode": "socket"}})
+
+
+def traffic_config(url: str, cluster: str, window: float) -> dict[str, Any]:
+    """Gates on the cluster's series (the scrape labels them as managed Prometheus does)."""
+    seconds = timedelta(seconds=window)
+    return {"source": {"kind": "prometheus", "url": url, "labels": {"cluster": cluster}},
+            "baseline_window": seconds, "observation_window": seconds}
 
 
 def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
@@ -54,13 +68,29 @@ def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from meshsim.sim import MeshSim, azure_environment
     from meshsim.slack import seed
 
-    if args.speed <= 0 or args.soak < 0:
-        raise SystemExit("--speed must be positive and --soak not negative")
-    with tempfile.TemporaryDirectory(prefix="mesh-sandbox-") as tmp, \
-            MeshSim(args.scenario, args.speed, Path(tmp) / "sim", slack_port=args.port) as sim:
+    if args.speed <= 0 or args.soak < 0 or args.traffic_window < 5:
+        raise SystemExit("--speed must be positive, --soak not negative and --traffic-window "
+                         "at least 5 (seconds)")
+    from meshsim.prometheus import PrometheusServer
+
+    with tempfile.TemporaryDirectory(prefix="mesh-sandbox-") as tmp, ExitStack() as stack:
+        sim = stack.enter_context(MeshSim(args.scenario, args.speed, Path(tmp) / "sim",
+                                          slack_port=args.port))
         described = sim.describe()
+        prometheus = None
+        if args.no_traffic:
+            gates = "Traffic gates are off (--no-traffic)."
+        elif PrometheusServer.available():
+            prometheus = stack.enter_context(
+                PrometheusServer(described["telemetry"], Path(tmp) / "prometheus")).url
+            gates = (f"Traffic gates: a real Prometheus at {prometheus} scrapes the simulated "
+                     "proxies every second.")
+        else:
+            gates = ("Traffic gates are off: no `prometheus` on the PATH (Debian: apt-get "
+                     "install prometheus), then start the sandbox again.")
         url = f"sqlite:///{Path(tmp) / 'bot.db'}"
-        config = sandbox_config(described, args.soak, args.speed, url)
+        config = sandbox_config(described, args.soak, args.speed, url, prometheus,
+                                args.traffic_window)
         slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET,
                             sim.slack.api_url)
         os.environ.update(azure_environment(described))  # as an operator would export them
@@ -72,5 +102,7 @@ def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         page = described["slack"]["page"]
         first = described["clusters"][0]["name"]
         banner = (f"Open {page} : #mesh-ops, then type /mesh-upgrade start {first}\n"
-                  + orjson.dumps({**described, "page": page}).decode() + "\n")
+                  f"{gates}\n"
+                  + orjson.dumps({**described, "page": page, "prometheus": prometheus}).decode()
+                  + "\n")
         return serve_until_stopped(bot, out, banner)

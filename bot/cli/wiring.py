@@ -19,11 +19,13 @@ from bot.config.settings import (
     ClusterConfig,
     LeaderElectionConfig,
     Secrets,
+    SourceKind,
     database_url,
 )
 from bot.kube.client import kube_api_client
 from bot.kube.cluster import Cluster
 from bot.kube.lease import Callback, ElectionSettings, Elector
+from bot.prom.source import PrometheusTraffic, connect_traffic
 from bot.store.repository import Store, create_store
 from bot.workflow.events import EventSink, ignore
 from bot.workflow.ports import Adapters
@@ -43,7 +45,20 @@ def connect_cluster(cfg: ClusterConfig, arm: ArmEndpoint, census_pool: CensusPoo
     cluster = Cluster.from_api_client(api, cfg.bot_namespace, census_pool=census_pool,
                                       on_error=counts("kubernetes") if counts else None,
                                       on_census=census)
-    return Adapters(mesh, cluster)
+    return Adapters(mesh, cluster, traffic_of(cfg, arm, metrics))
+
+
+def traffic_of(cfg: ClusterConfig, arm: ArmEndpoint,
+               metrics: Metrics | None = None) -> PrometheusTraffic | None:
+    """The cluster's metrics source when it has traffic gates (an Azure Monitor workspace
+    with the bot's Entra ID tokens, trusting the CA the Azure endpoints are given); otherwise
+    TLS trusts REQUESTS_CA_BUNDLE like azure-core."""
+    if cfg.traffic is None:
+        return None
+    azure = cfg.traffic.source.kind is SourceKind.AZURE_MONITOR
+    return connect_traffic(cfg.traffic.source, arm.kube_tokens(),
+                           on_error=metrics.counter_of("prometheus") if metrics else None,
+                           ca_file=arm.ca_file if azure else None)
 
 
 def build_elector(cfg: LeaderElectionConfig, on_lead: Callback, on_lose: Callback) -> Elector:

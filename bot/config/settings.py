@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config.file import ConfigError, Problem, read_yaml, secrets_in_file, validation_problems
+from bot.traffic.verdicts import Thresholds
 from bot.upgrade.approvals import ApprovalPolicy
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.phases import Action
@@ -170,6 +171,64 @@ class AccessConfig(_Model):
         return self
 
 
+class SourceKind(StrEnum):
+    PROMETHEUS = "prometheus"  # any Prometheus-compatible query API (in the cluster or not)
+    AZURE_MONITOR = "azure_monitor"  # an Azure Monitor workspace, with the bot's Entra token
+
+
+class OnBreach(StrEnum):
+    PROPOSE = "propose"  # stop the waves and offer Roll back and Continue on the card
+    ROLLBACK = "rollback"  # stop the waves and start the data-plane rollback at once
+
+
+class MetricsSourceConfig(_Model):
+    kind: SourceKind = SourceKind.PROMETHEUS
+    # The query API's base URL: http://prometheus.monitoring:9090, or the workspace's
+    # query endpoint https://<workspace>-<id>.<region>.prometheus.monitor.azure.com
+    url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # An environment variable holding a bearer token for a `prometheus` source (mounted from
+    # a Secret); never the token itself.
+    bearer_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # Label matchers every query carries, e.g. {cluster: aks-prod-1} on a shared workspace.
+    labels: dict[str, str] = {}
+    timeout: Duration = timedelta(seconds=10)
+    retries: int = Field(default=2, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _token_fits_kind(self) -> MetricsSourceConfig:
+        if self.kind is SourceKind.AZURE_MONITOR and self.bearer_token_env is not None:
+            raise ValueError("an azure_monitor source uses the bot's Entra ID token; "
+                             "bearer_token_env is for a prometheus source")
+        if self.kind is SourceKind.AZURE_MONITOR and not self.url.startswith("https://"):
+            raise ValueError("an Azure Monitor workspace's query endpoint is https://")
+        return self
+
+
+class TrafficConfig(_Model):
+    """Traffic gates: the golden signals of each wave's workloads before and after it, and of
+    every moved workload over the soak, read from Prometheus (README: Traffic gates)."""
+
+    source: MetricsSourceConfig
+    baseline_window: Duration = timedelta(minutes=5)
+    observation_window: Duration = timedelta(minutes=5)
+    max_success_drop: float = Field(default=1.0, ge=0, le=100)  # percentage points
+    max_p99_growth: float = Field(default=0.20, ge=0)  # a fraction: 0.2 is +20 %
+    max_p99_growth_ms: float = Field(default=50.0, ge=0)
+    min_requests: int = Field(default=100, ge=1)
+    on_breach: OnBreach = OnBreach.PROPOSE
+
+    @model_validator(mode="after")
+    def _windows(self) -> TrafficConfig:
+        if self.baseline_window < timedelta(seconds=5) or \
+                self.observation_window < timedelta(seconds=5):
+            raise ValueError("baseline_window and observation_window must be at least 5s")
+        return self
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.max_success_drop, self.max_p99_growth, self.max_p99_growth_ms,
+                          self.min_requests)
+
+
 class ClusterConfig(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     subscription_id: str = Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
@@ -185,6 +244,7 @@ class ClusterConfig(_Model):
     check_interval: Duration = timedelta(minutes=5)
     patch_drift: PatchDriftConfig = PatchDriftConfig()
     bot_namespace: str = "mesh-upgrade-bot"
+    traffic: TrafficConfig | None = None  # None: no traffic gates
 
     @field_validator("approvals")
     @classmethod

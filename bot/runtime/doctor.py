@@ -38,6 +38,7 @@ from bot.config.settings import (
     load_config,
     reveal,
 )
+from bot.runtime.doctor_traffic import check_traffic
 from bot.runtime.permissions import (
     ARM,
     AZURE_RBAC_DENIED,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 class Status(StrEnum):
     OK = "ok"
     FAIL = "FAIL"
+    WARN = "warn"  # works, but something looks wrong; does not fail the exit status
     SKIP = "skip"  # not checkable from here; says what it needs
 
 
@@ -83,6 +85,9 @@ class Findings:
 
     def skip(self, check: str, detail: str) -> None:
         self.rows.append(Row(check, Status.SKIP, detail))
+
+    def warn(self, check: str, detail: str) -> None:
+        self.rows.append(Row(check, Status.WARN, detail))
 
     @property
     def failed(self) -> int:
@@ -262,6 +267,7 @@ def _check_cluster(cfg: ClusterConfig, arm: ArmEndpoint, f: Findings) -> None:
         f.add(f"arm {name}: managedCluster", False, str(exc))
     _check_arm_permissions(cfg, arm, f)
     _check_kubernetes(cfg, mesh, arm.kube_tokens(), f)
+    check_traffic(cfg, arm, f.add, f.warn)
 
 
 def _check_arm_permissions(cfg: ClusterConfig, arm: ArmEndpoint, f: Findings) -> None:

@@ -7,8 +7,9 @@
 - `mesh_upgrade_step_duration_seconds{phase,step}`: each step that ran, `step` a StepKind;
 - `mesh_upgrade_sidecars{cluster,revision,version}`: pods by sidecar revision and proxy
   version in the cluster's last census (label sets the census no longer shows are dropped);
-- `mesh_upgrade_api_errors_total{system,cause}`: failed calls to arm, kubernetes, slack and
-  entra (a token that could not be obtained), by bot.upgrade.errors.Cause;
+- `mesh_upgrade_api_errors_total{system,cause}`: failed calls to arm, kubernetes, slack,
+  entra (a token that could not be obtained) and prometheus (the traffic gates' metrics
+  source), by bot.upgrade.errors.Cause;
 - `mesh_upgrade_ack_latency_seconds{kind}`: from a Slack request's arrival to its ack.
 Runs and steps are counted from the workflow's events (bot/runtime/events.py); each adapter is
 built with the callback `counter_of(system)` returns and each cluster with `observe_census`.
@@ -36,7 +37,7 @@ from bot.upgrade.phases import Phase, is_terminal
 from bot.workflow.events import RunEvent, StepEvent
 
 log = logging.getLogger(__name__)
-SYSTEMS = ("arm", "kubernetes", "slack", "entra")
+SYSTEMS = ("arm", "kubernetes", "slack", "entra", "prometheus")
 OUTCOMES = {Phase.COMPLETED: "completed", Phase.PATCH_DONE: "completed",
             Phase.ROLLED_BACK: "rolled_back", Phase.CANCELLED: "cancelled",
             Phase.FAILED: "failed"}

@@ -115,10 +115,13 @@ def phase_label(phase: Phase) -> str:
     return _PHASE_LABELS[phase][1]
 
 
-def action_label(action: Action, phase: Phase, kind: RunKind = RunKind.MINOR) -> str:
-    """The button text: the same action reads differently depending on where the run is."""
+def action_label(action: Action, phase: Phase, kind: RunKind = RunKind.MINOR,
+                 held_by_traffic: bool = False) -> str:
+    """The button text: the same action reads differently depending on where the run is.
+    A roll-out a traffic gate holds goes on only after an override with a reason: "Continue…"
+    (the workflow names the override command to whoever clicks before one is recorded)."""
     if action is Action.ROLL and phase is Phase.ROLLING:
-        return "Resume roll-out"
+        return "Continue…" if held_by_traffic else "Resume roll-out"
     if action is Action.RESTART:
         return "Restart outdated" if kind is RunKind.PATCH else "Restart stragglers"
     return _ACTION_LABELS[action]

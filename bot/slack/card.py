@@ -27,6 +27,7 @@ from bot.slack.blocks import (
     when,
 )
 from bot.slack.buttons import action_id, action_label, encode_value, phase_emoji, phase_label
+from bot.slack.wording.traffic import OUTCOME_EMOJI, label_when, outcome_words, override_command
 from bot.upgrade.phases import Action, Phase, RunKind, allowed_actions
 
 BAR_WIDTH = 20
@@ -73,6 +74,17 @@ class PendingApproval:
 
 
 @dataclass(frozen=True)
+class TrafficLine:
+    """The traffic gates on the card: what holds the run now, or the latest verdict."""
+
+    label: str  # "wave 2 of 5", "the soak"
+    outcome: str  # an Outcome value: passed, breached, no_verdict, unavailable
+    summary: str  # "1 breached, 4 passed"
+    holds: Action | None = None  # while a gate holds the run: the action it holds back
+    at: datetime | None = None  # when the latest verdict was taken
+
+
+@dataclass(frozen=True)
 class CardView:
     """Everything the card shows, as plain data. `progress` is (done, total) workloads;
     census maps count pods per revision ("" = no sidecar), per proxy version, and per revision
@@ -100,6 +112,7 @@ class CardView:
     census_modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     left_for_people: tuple[str, ...] = ()  # what the run could not finish, and how to
+    traffic: TrafficLine | None = None
 
 
 def render_card(view: CardView) -> list[Block]:
@@ -109,6 +122,8 @@ def render_card(view: CardView) -> list[Block]:
         blocks.append(section(f":warning: *Paused:* {view.paused_reason}{hint}"))
     if view.progress is not None and view.phase in (Phase.ROLLING, Phase.PATCH_RESTARTING):
         blocks.append(section(progress_bar(*view.progress)))
+    if view.traffic is not None:
+        blocks.append(section(traffic_text(view.traffic, view.cluster)))
     if view.planes:
         blocks.append(fields_section([_plane(p) for p in view.planes], "*Control planes*"))
     if view.census_by_revision or view.census_by_version:
@@ -146,6 +161,22 @@ def progress_bar(done: int, total: int) -> str:
     filled = round(share * BAR_WIDTH)
     bar = "█" * filled + "░" * (BAR_WIDTH - filled)
     return f"`[{bar}]` {done}/{total} workloads ({share:.0%})"
+
+
+def traffic_text(line: TrafficLine, cluster: str) -> str:
+    """`:x: *Traffic:* held after wave 2 of 5 (breached: 1 breached, 4 passed). …`"""
+    icon = OUTCOME_EMOJI.get(line.outcome, ":grey_question:")
+    judged = f"{outcome_words(line.outcome)}: {escape(line.summary)}" if line.summary \
+        else outcome_words(line.outcome)
+    when_ = label_when(escape(line.label))
+    if line.holds is Action.COMPLETE:
+        return (f"{icon} *Traffic:* Complete is held: the traffic {when_} did not pass "
+                f"({judged}).\nRoll back, or accept it with {override_command(cluster)}.")
+    if line.holds is not None:
+        return (f"{icon} *Traffic:* further waves are held {when_} ({judged}).\n"
+                f"Roll back, or go on with {override_command(cluster)}.")
+    at = f" · {when(line.at)}" if line.at is not None else ""
+    return f"{icon} *Traffic* {when_}: {judged}{at}"
 
 
 def _title(view: CardView) -> str:
@@ -228,7 +259,8 @@ def _buttons(view: CardView) -> list[ButtonElement]:
 
 
 def _button(view: CardView, action: Action, pending: PendingApproval | None) -> ButtonElement:
-    label = action_label(action, view.phase, view.kind)
+    held = view.traffic is not None and view.traffic.holds is action
+    label = action_label(action, view.phase, view.kind, held)
     if pending is not None and pending.expired:
         label = f"Ask again: {label}"
     elif pending is not None:

@@ -43,6 +43,7 @@ class Verb(StrEnum):
     CANCEL = "cancel"
     PATCH = "patch"
     HISTORY = "history"
+    OVERRIDE = "override"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Command:
     use_tags: bool = True
     namespace: str | None = None
     topic: Verb | None = None
+    reason: str | None = None  # `override`: every word after the cluster
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ _SPECS: MappingProxyType[Verb, _Spec] = MappingProxyType({
     Verb.CANCEL: _Spec("required", (), "cancel a run that has not started or has failed"),
     Verb.PATCH: _Spec("required", (), "find outdated sidecars and offer to restart them"),
     Verb.HISTORY: _Spec("required", (), "past runs and who did what"),
+    Verb.OVERRIDE: _Spec("required", (), "go on past a traffic gate that holds the run, "
+                                         "with a reason (audited)"),
 })
 _VERBS = frozenset(v.value for v in Verb)
 _FLAG_ARGS = MappingProxyType({"--to": "asm-1-NN", "--namespace": "NS", "--no-tags": ""})
@@ -107,6 +111,8 @@ def usage(verb: Verb) -> str:
     parts += [f"[{f} {_FLAG_ARGS[f]}]".replace(" ]", "]") for f in spec.flags]
     if verb is Verb.HELP:
         parts.append("[command]")
+    if verb is Verb.OVERRIDE:
+        parts.append("&lt;reason&gt;")
     return f"`{' '.join(parts)}`"
 
 
@@ -150,6 +156,8 @@ def _verb(word: str) -> Verb | ParseError:
 
 
 def _arguments(verb: Verb, words: list[str], known: tuple[str, ...]) -> Command | ParseError:
+    if verb is Verb.OVERRIDE:  # free text after the cluster: no flags to parse in a reason
+        return _override(words, known)
     flags, positional = _split_flags(verb, words)
     if isinstance(flags, ParseError):
         return flags
@@ -165,6 +173,16 @@ def _arguments(verb: Verb, words: list[str], known: tuple[str, ...]) -> Command 
     if isinstance(namespace, ParseError):
         return namespace
     return Command(verb, cluster, to_rev, "--no-tags" not in flags, namespace)
+
+
+def _override(words: list[str], known: tuple[str, ...]) -> Command | ParseError:
+    cluster = _cluster(Verb.OVERRIDE, words[:1], known)
+    if isinstance(cluster, ParseError):
+        return cluster
+    if len(words) < 2:
+        return ParseError("`override` needs a reason after the cluster: why it is safe to go "
+                          "on past the traffic gate.", usage(Verb.OVERRIDE))
+    return Command(Verb.OVERRIDE, cluster, reason=" ".join(words[1:]))
 
 
 def _split_flags(verb: Verb, words: list[str]) -> tuple[dict[str, str] | ParseError, list[str]]:

@@ -192,8 +192,12 @@ class EventsServer(TcpWSGIServer):
         return list(cast("dict[int, _Channel]", self.active_channels).values())
 
     def _on_loop(self, thunk: Callable[[], None]) -> None:
-        """Runs `thunk` on the loop's thread (waitress's trigger runs queued thunks there)."""
+        """Runs `thunk` on the loop's thread (waitress's trigger runs queued thunks there), or
+        here once the loop has ended."""
         if self._thread.is_alive():
-            cast(Any, self.trigger).pull_trigger(thunk)
-        else:
-            thunk()
+            try:
+                cast(Any, self.trigger).pull_trigger(thunk)
+                return
+            except OSError:  # the trigger was closed under us: the loop is ending
+                self._thread.join(1)
+        thunk()

@@ -43,10 +43,14 @@ from bot.slack.views import (
     approvals_from_audit,
     card_view,
     left_from_audit,
+    traffic_line,
     wave_progress,
 )
-from bot.slack.wording import Subject, reply_of
+from bot.slack.wording.phrases import Subject
+from bot.slack.wording.runs import reply_of
+from bot.slack.wording.traffic import gate_when, traffic_verdict
 from bot.store.repository import Store
+from bot.traffic.verdicts import Outcome, Verdict
 from bot.upgrade.approvals import expires_at
 from bot.upgrade.errors import GiveUp, MeshUpgradeError
 from bot.upgrade.phases import Action
@@ -93,9 +97,10 @@ class Notifier:
     def _card(self, run_id: int) -> SlackRef:
         run = self.store.get_run(run_id)
         entries = self.store.audit_log(run_id=run_id)
+        steps = self.store.steps(run_id)
         view = card_view(run, self.facts(run_id), approvals_from_audit(entries), self.needs(run),
-                         wave_progress(run.phase, self.store.steps(run_id)),
-                         left_from_audit(entries))
+                         wave_progress(run.phase, steps), left_from_audit(entries),
+                         traffic_line(steps))
         blocks, text = to_dicts(render_card(view)), card_fallback_text(view)
         digest = hashlib.sha256(json.dumps([blocks, text]).encode()).hexdigest()
         ref = self.store.slack_ref(run_id)
@@ -214,13 +219,28 @@ class Notifier:
         for entry in self.store.audit_log(run_id=run_id, limit=100_000):
             if entry.id <= cursor:
                 continue
-            if not self._reply_once(run_id, ref, entry):
+            if not self._reply_once(run_id, ref, entry) or \
+                    not self._chart_once(run_id, ref, entry):
                 return  # another replica is posting it: the next sync goes on from here
             self.store.put_step(run_id, CURSOR_KEY, entry.id)
 
     def _reply_once(self, run_id: int, ref: SlackRef, entry: AuditEntry) -> bool:
         """True once the entry's reply is in the thread (posted now or before)."""
-        key, now = f"slack.reply.{entry.id}", time.time()
+        return self._once(run_id, f"slack.reply.{entry.id}", lambda: self._reply(
+            ref, *reply_of(entry, Subject.of(self.store.get_run(run_id)))))
+
+    def _chart_once(self, run_id: int, ref: SlackRef, entry: AuditEntry) -> bool:
+        """A breached traffic verdict's chart, right below its reply: claimed like the reply,
+        under its own key, so a failed upload is tried again and never shared twice."""
+        verdict = traffic_verdict(entry)
+        if verdict is None or verdict.outcome is not Outcome.BREACHED:
+            return True
+        return self._once(run_id, f"slack.chart.{entry.id}",
+                          lambda: self._traffic_chart(ref, entry, verdict))
+
+    def _once(self, run_id: int, key: str, post: Callable[[], object]) -> bool:
+        """True once `post` has run under the claimed step `key` (now or before)."""
+        now = time.time()
         mine = {"by": replica_identity(), "at": now}
         if not self.store.claim_step(run_id, key, mine):
             held = self.store.step(run_id, key)
@@ -230,12 +250,29 @@ class Notifier:
                 return False
             self.store.put_step(run_id, key, mine)  # its poster died: take it over
         try:
-            self._reply(ref, *reply_of(entry, Subject.of(self.store.get_run(run_id))))
+            post()
         except BaseException:
             self.store.release_step(run_id, key)  # owed: the next sync posts it
             raise
         self.store.put_step(run_id, key, "posted")
         return True
+
+    def _traffic_chart(self, ref: SlackRef, entry: AuditEntry, verdict: Verdict) -> None:
+        """Upload the chart; a file Slack refuses (no files:write, too big) is logged and
+        left out: a missing picture must not hold up the thread's later replies."""
+        # matplotlib loads at the first chart, not at start
+        from bot.slack.charts.traffic import traffic_alt_text, traffic_chart
+
+        label = gate_when(entry.detail)
+        try:
+            self._call("files_upload_v2", ref.channel, thread_ts=ref.thread_ts or ref.root_ts,
+                       content=traffic_chart(verdict, label),
+                       filename=f"traffic-{entry.cluster}-run{entry.run_id}-{entry.id}.png",
+                       title=f"Traffic {label} · {entry.cluster}",
+                       alt_txt=traffic_alt_text(verdict, label))
+        except SlackApiError as exc:
+            log.warning("run %s: the traffic chart was not shared: %s", entry.run_id,
+                        exc.response.get("error"))
 
     def _claim_alive(self, held: Any, now: float) -> bool:
         """Whether another live replica may still be posting under this claim."""

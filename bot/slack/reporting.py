@@ -62,7 +62,7 @@ def _revisions(run: Run) -> tuple[str, ...]:
 def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
                next_check_at: datetime | None = None) -> CheckReport:
     # matplotlib loads at the first check, not at start
-    from bot.slack.charts import census_alt_text, census_chart
+    from bot.slack.charts.census import census_alt_text, census_chart
 
     run = workflow.store.get_run(run_id)
     report = workflow.check(run_id)

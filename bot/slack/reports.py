@@ -16,9 +16,22 @@ from typing import Protocol
 from bot.slack.blocks import Report, ReportSection, counts_text, escape, when
 from bot.slack.buttons import phase_label
 from bot.slack.card import PlaneStatus, modes_text
+from bot.slack.wording.phrases import duration
+from bot.slack.wording.traffic import (
+    OUTCOME_EMOJI,
+    millis,
+    per_second,
+    percent,
+    workload_key,
+    worst_first,
+)
+from bot.traffic.verdicts import Judgement, Outcome, Verdict
 from bot.upgrade.phases import Phase, RunKind
 
 _OK, _BAD, _INFO = ":white_check_mark:", ":warning:", ":information_source:"
+TRAFFIC_ROWS = 10
+_ROW_WORDS = {Outcome.PASSED: "passed", Outcome.BREACHED: "breached",
+              Outcome.NO_VERDICT: "too little traffic", Outcome.UNAVAILABLE: "unavailable"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,15 @@ class HpaView:
 
 
 @dataclass(frozen=True)
+class TrafficView:
+    """The moved workloads' traffic now against their baselines, and where it was read."""
+
+    verdict: Verdict
+    window_seconds: float
+    source: str  # "Prometheus at http://…"
+
+
+@dataclass(frozen=True)
 class CheckView:
     """A scheduled or asked-for check. `stragglers` are workloads not yet on `to_rev`."""
 
@@ -62,6 +84,7 @@ class CheckView:
     hpas: tuple[HpaView, ...] = ()
     census_modes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # finished pods and the like: reported, never blocking
+    traffic: TrafficView | None = None  # None: no traffic gates, or nothing moved yet
 
 
 def check_report(view: CheckView) -> Report:
@@ -85,10 +108,33 @@ def check_report(view: CheckView) -> Report:
         ReportSection("Control planes", _plane_differences(view.planes),
                       tuple(_plane_field(p) for p in view.planes)),
         ReportSection("HPAs (stable | canary)", tuple(_hpa_line(h) for h in view.hpas)),
+        ReportSection("Traffic", traffic_lines(view.traffic) if view.traffic else ()),
     )
     # The time goes in the summary: a header is plain text, where Slack formats no dates.
     return _report(f"Check · {view.cluster}", f"{verdict}\nTaken {when(view.at)}.", sections,
                    view.cluster)
+
+
+def traffic_lines(view: TrafficView) -> tuple[str, ...]:
+    """Where and over what window, then one line per moved workload, the worst first."""
+    verdict = view.verdict
+    head = f"{escape(view.source)} · windows of {duration(view.window_seconds)}"
+    if verdict.outcome is Outcome.UNAVAILABLE:
+        return (head, f"{OUTCOME_EMOJI[Outcome.UNAVAILABLE.value]} "
+                      f"{escape(verdict.summary())}; not a pass")
+    rows = worst_first(verdict)
+    more = len(rows) - TRAFFIC_ROWS
+    return (f"{head} · {escape(verdict.summary())}",
+            *(_traffic_row(j) for j in rows[:TRAFFIC_ROWS]),
+            *((f"and {more} more",) if more > 0 else ()))
+
+
+def _traffic_row(j: Judgement) -> str:
+    """`:x: `reviews-v2` in `bookinfo`: 11.8 req/s · success rate 99.71 % → 92.10 % · …`"""
+    return (f"{OUTCOME_EMOJI[j.outcome.value]} {workload_key(j.workload)}: "
+            f"{per_second(j.after.rps)} req/s · success rate {percent(j.before.success_rate)} "
+            f"→ {percent(j.after.success_rate)} · p99 {millis(j.before.p99_ms)} → "
+            f"{millis(j.after.p99_ms)} · {_ROW_WORDS[j.outcome]}")
 
 
 def _problem_line(p: WorkloadProblem) -> str:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.slack.card import ApprovalView, CardView, PendingApproval, PlaneStatus
+from bot.slack.card import ApprovalView, CardView, PendingApproval, PlaneStatus, TrafficLine
 from bot.slack.reports import (
     CheckView,
     HpaSide,
@@ -22,6 +22,7 @@ from bot.slack.reports import (
     SidecarsView,
     TagsView,
     TagView,
+    TrafficView,
     WorkloadProblem,
 )
 from bot.upgrade.cluster_facts import (
@@ -115,9 +116,25 @@ def wave_progress(phase: Phase, steps: Mapping[str, Any]) -> tuple[int, int] | N
     return done, sum(len(w) for w in waves)
 
 
+def traffic_line(steps: Mapping[str, Any]) -> TrafficLine | None:
+    """The card's Traffic line from the run's step notes: `traffic.hold` while a gate holds
+    the run (its `action`, roll or complete, is what it holds back), else `traffic.last`."""
+    hold, last = steps.get("traffic.hold"), steps.get("traffic.last")
+    if isinstance(hold, Mapping):
+        held = Action.COMPLETE if hold.get("action") == Action.COMPLETE.value else Action.ROLL
+        return TrafficLine(str(hold.get("label", "")), str(hold.get("outcome", "")),
+                           str(hold.get("summary", "")), held)
+    if isinstance(last, Mapping):
+        at = last.get("at")
+        return TrafficLine(str(last.get("label", "")), str(last.get("outcome", "")),
+                           str(last.get("summary", "")), None,
+                           datetime.fromisoformat(at) if isinstance(at, str) else None)
+    return None
+
+
 def card_view(run: Run, facts: CardFacts, approvals: tuple[ApprovalView, ...],
               needs: Sequence[Need], progress: tuple[int, int] | None,
-              left: tuple[str, ...] = ()) -> CardView:
+              left: tuple[str, ...] = (), traffic: TrafficLine | None = None) -> CardView:
     pending = tuple(PendingApproval(n.action, n.have, n.need, n.expires_at, n.expired)
                     for n in needs if n.have or n.need > 1 or n.expired)
     next_check = datetime.fromisoformat(facts.next_check_at) if facts.next_check_at else None
@@ -126,7 +143,7 @@ def card_view(run: Run, facts: CardFacts, approvals: tuple[ApprovalView, ...],
                     facts.planes, facts.by_revision, facts.by_version, approvals, pending,
                     run.updated_at, next_check if run.phase is Phase.VERIFYING else None,
                     bool(run.plan.get("use_tags", True)), census_modes=facts.modes,
-                    notes=facts.notes, left_for_people=left)
+                    notes=facts.notes, left_for_people=left, traffic=traffic)
 
 
 def check_view(cluster: str, revisions: tuple[str, str], report: CheckReport) -> CheckView:
@@ -142,7 +159,13 @@ def check_view(cluster: str, revisions: tuple[str, str], report: CheckReport) ->
                      tuple(plane_status(p) for p in report.planes),
                      tuple(HpaView(h.component, _side(h.stable), _side(h.canary))
                            for h in report.hpas),
-                     {r: dict(m) for r, m in report.census.modes.items()}, report.notes)
+                     {r: dict(m) for r, m in report.census.modes.items()}, report.notes,
+                     _traffic(report))
+
+
+def _traffic(report: CheckReport) -> TrafficView | None:
+    t = report.traffic
+    return None if t is None else TrafficView(t.verdict, t.window_seconds, t.source)
 
 
 def card_notes(report: CheckReport, run: Run) -> tuple[str, ...]:

@@ -41,6 +41,11 @@ class GiveUp(MeshUpgradeError):
     """Permanent: 400, 401/403 (a permission is missing), 404. Retrying changes nothing."""
 
 
+class MetricsUnavailable(GiveUp):
+    """The traffic gates' metrics source failed or timed out after its bounded retries: the
+    gate has no verdict, which never counts as a pass."""
+
+
 class StaleVersion(MeshUpgradeError):
     """Optimistic lock: the run moved on since the caller read it (a stale or double click)."""
 
@@ -74,6 +79,10 @@ class GateRefused(MeshUpgradeError):
             hint or "Restart them (or wait for their rollouts) and try again.",
         )
         self.action, self.remaining = action, tuple(remaining)
+
+
+class TrafficHeld(MeshUpgradeError):
+    """Continue or Complete while a traffic gate holds the run and nobody overrode it."""
 
 
 class NotAllowed(MeshUpgradeError):

@@ -21,6 +21,7 @@ class StepKind(StrEnum):
     RESTART_WAVE = "restart_wave"
     SOAK = "soak"
     GATE = "gate"
+    TRAFFIC = "traffic"  # a baseline or an observation of the traffic gates
     CLEAN_UP = "clean_up"
     TRANSITION = "transition"
     RETRY = "retry"
@@ -52,6 +53,8 @@ class AuditKind(StrEnum):
     NAMESPACE_LABELLED = "namespace_labelled"
     WAVES_PLANNED = "waves_planned"
     RESTART_WAVE = "restart_wave"
+    TRAFFIC_VERDICT = "traffic_verdict"  # detail: gate, wave, of, verdict (Verdict.to_json())
+    TRAFFIC_OVERRIDDEN = "traffic_overridden"  # detail: gate, reason, outcome (a person's)
     NOTE = "note"  # anything else worth keeping
 
 

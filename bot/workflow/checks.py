@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.traffic.verdicts import Verdict
 from bot.upgrade.cluster_facts import Census, HealthReport, HpaPair, RevisionPlane
 from bot.upgrade.phases import RunKind
 from bot.upgrade.plan import Settings, leftovers
@@ -46,6 +47,15 @@ class CheckSubject:
 
 
 @dataclass(frozen=True)
+class TrafficCheck:
+    """The moved workloads' traffic now, against their baselines (bot/workflow/traffic.py)."""
+
+    verdict: Verdict
+    window_seconds: float
+    source: str
+
+
+@dataclass(frozen=True)
 class CheckReport:
     run_id: int
     phase: str
@@ -58,6 +68,7 @@ class CheckReport:
     rollback_leftovers: tuple[str, ...]  # what still uses the new revision
     verdict: HealthVerdict  # which unhealthy workloads block
     notes: tuple[str, ...]  # finished pods still annotated: reported, never blocking
+    traffic: TrafficCheck | None = None  # None: no traffic gates, or nothing moved yet
 
     @property
     def complete_enabled(self) -> bool:

@@ -25,7 +25,8 @@ from bot.upgrade.plan import (
 )
 from bot.upgrade.readiness import canary_gaps, removal_gaps
 from bot.upgrade.tag_plan import KeptTag
-from bot.workflow.steps import Ctx, Paused, StepResult, Wait, arm_change, run_waves
+from bot.workflow.steps import Ctx, Paused, StepResult, Wait, WaveGate, arm_change, run_waves
+from bot.workflow.traffic import HOLD, TrafficGate, soak_verdict
 
 
 def planned(ctx: Ctx) -> StepResult:
@@ -127,11 +128,19 @@ def canary_ready(ctx: Ctx) -> StepResult:
 
 def rolling(ctx: Ctx) -> StepResult:
     old, new = ctx.plan.current, ctx.plan.target
-    wave = _roll_onto(ctx, old, new)
+    wave = _roll_onto(ctx, old, new, _traffic_gate(ctx))
     return wave or ctx.move(Event.ROLLED_OUT, f"every wave rolled out onto {new}")
 
 
-def _roll_onto(ctx: Ctx, source: str, target: str) -> StepResult | None:
+def _traffic_gate(ctx: Ctx) -> WaveGate | None:
+    """Rolling forward on a cluster with traffic gates; a rollback is never held by them."""
+    if ctx.traffic is None or ctx.config.traffic is None:
+        return None
+    return TrafficGate(ctx, ctx.traffic, ctx.config.traffic)
+
+
+def _roll_onto(ctx: Ctx, source: str, target: str, gate: WaveGate | None = None
+               ) -> StepResult | None:
     """Move tags and namespaces from `source` to `target`, then restart what still runs on
     `source` wave by wave (rolling forward and rolling back); None when nothing is left."""
     moved = _move_namespaces(ctx, source, target)
@@ -143,7 +152,7 @@ def _roll_onto(ctx: Ctx, source: str, target: str) -> StepResult | None:
         on_target = {ns.name for ns in seen.injections if ns.injected and ns.revision == target}
         return restart_waves(ctx.settings, seen.census, source, on_target)
 
-    return run_waves(ctx, compute)
+    return run_waves(ctx, compute, gate)
 
 
 def _move_namespaces(ctx: Ctx, source: str, target: str) -> StepResult | None:
@@ -193,6 +202,7 @@ def verifying(ctx: Ctx) -> StepResult:
     if left > timedelta(0):
         return ctx.result(StepKind.SOAK, f"soaking, {left.total_seconds():.0f} s left", Wait.TIME,
                           left.total_seconds())
+    soak_verdict(ctx, entered)
     return ctx.move(Event.SOAK_OVER, f"soaked for {ctx.config.soak_time}",
                     {"soak_seconds": ctx.config.soak_time.total_seconds()})
 
@@ -222,6 +232,7 @@ def completing(ctx: Ctx) -> StepResult:
 
 def rolling_back(ctx: Ctx) -> StepResult:
     old, new = ctx.plan.current, ctx.plan.target
+    ctx.store.release_step(ctx.run.id, HOLD)  # a traffic gate holds nothing on the way back
     wave = _roll_onto(ctx, new, old)
     if wave is not None:
         return wave

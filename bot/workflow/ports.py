@@ -8,11 +8,12 @@ have.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bot.traffic.signals import Signals, Window, WorkloadKey
 from bot.upgrade.cluster_facts import (
     Census,
     ConfigCopy,
@@ -82,12 +83,29 @@ class ClusterPort(Protocol):
     def check_health(self, namespaces: Iterable[str], since: datetime) -> HealthReport: ...
 
 
+class TrafficPort(Protocol):
+    """The mesh's golden signals from the cluster's metrics source (bot/prom/source.py)."""
+
+    @property
+    def label(self) -> str:
+        """Where the figures come from, for messages: "Prometheus at http://..."."""
+        ...
+
+    def read(self, workloads: Sequence[WorkloadKey], window: Window
+             ) -> dict[WorkloadKey, Signals]:
+        """Each workload's signals over `window`; a workload without requests may be absent.
+        Raises MetricsUnavailable when the source fails after its bounded retries."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
-    """Both sides of one cluster, as `bot.cli.wiring` wires them."""
+    """Both sides of one cluster, as `bot.cli.wiring` wires them, and its metrics source
+    when the cluster has traffic gates."""
 
     mesh: MeshPort
     cluster: ClusterPort
+    traffic: TrafficPort | None = None
 
 
 def observe(cluster: ClusterPort) -> Observation:

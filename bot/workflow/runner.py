@@ -65,6 +65,13 @@ from bot.workflow.pauses import auto_retry_in, fail, pause, retry_later, stepped
 from bot.workflow.ports import Adapters, observe
 from bot.workflow.reads import ClusterReads
 from bot.workflow.steps import Ctx, OperationFailed, StepResult, Wait
+from bot.workflow.traffic import (
+    complete_blockers,
+    live_traffic,
+    override_reason,
+    record_override,
+    refuse_unless_overridden,
+)
 
 Connect = Callable[[str], Adapters]
 Step = Callable[[Ctx], StepResult]
@@ -183,6 +190,7 @@ class Workflow:
                 self._refused(run, action, user, Outcome.OUT_OF_TURN.value,
                               f"{action.value} is not possible while the run is {run.phase}")
                 return ApprovalResult(Outcome.OUT_OF_TURN, run)
+            refuse_unless_overridden(self.store, run, action)
             policy = self.config.cluster(run.cluster).approval_policy(action)
             decision = judge(self.store, policy, run, action, user, groups, self.now())
             if decision is None:
@@ -246,6 +254,32 @@ class Workflow:
         self.events(audited(after, moved, run.phase))
         return after
 
+    def override(self, cluster: str, user: str, reason: str,
+                 groups: frozenset[str] | None = None) -> ApprovalResult:
+        """`user` goes on past the traffic gate that holds the cluster's run, with `reason`
+        (audited), and approves the held action with it; refused unless the action's policy
+        counts `user`, with the groups the caller resolved now (None fails closed)."""
+        run = self.store.active_run(cluster)
+        if run is None:
+            raise GiveUp(f"{cluster} has no active run.", "There is nothing to override.")
+        why = override_reason(reason, cluster)
+        with self._locks(run.id):
+            run = self.store.get_run(run.id)
+            held = record_override(self.store, run, user, why, self.now(), dry_run=True)
+            action = Action(held["action"])
+            policy = self.config.cluster(cluster).approval_policy(action)
+            decision = judge(self.store, policy, run, action, user, groups, self.now())
+            if decision is not None and not decision.record and \
+                    decision.verdict is not Verdict.SATISFIED:
+                self._refused(run, action, user, decision.verdict.value, decision.message)
+                return ApprovalResult(Outcome.REFUSED, run, decision)
+            record_override(self.store, run, user, why, self.now())
+            self.record(run, NewAuditEntry(user, AuditKind.TRAFFIC_OVERRIDDEN,
+                                           f"overrode the traffic gate of {held['label']}",
+                                           {"gate": held["gate"], "label": held["label"],
+                                            "reason": why, "outcome": held["outcome"]}))
+        return self.decide(run.id, action, user, run.version, groups)
+
     def resume(self, run_id: int, user: str, run_version: int) -> Run:
         """Clear a pause after a person fixed its cause; the step is tried again."""
         run = self.store.get_run(run_id)
@@ -279,7 +313,12 @@ class Workflow:
     def check(self, run_id: int) -> CheckReport:
         """Health, census, control planes, HPAs and what keeps Complete disabled."""
         run = self.store.get_run(run_id)
-        return take_check(CheckSubject.of(run), self.adapters(run.cluster), self.run_settings(run))
+        a = self.adapters(run.cluster)
+        report = take_check(CheckSubject.of(run), a, self.run_settings(run))
+        traffic = live_traffic(self.store, run, a.traffic, self.config.cluster(run.cluster),
+                               self.now())
+        return replace(report, traffic=traffic, complete_blockers=(
+            *report.complete_blockers, *complete_blockers(self.store, run)))
 
     # --- driving a run ------------------------------------------------------------------------
 
@@ -327,4 +366,4 @@ class Workflow:
                      if c.to_phase is run.phase and c.from_phase is not run.phase)
         return Ctx(self.store, run, Plan.from_json(run.plan), self.run_settings(run),
                    self.config.cluster(run.cluster), a.mesh, a.cluster, self.now,
-                   f"{run.phase.value}.{visits}", self.events)
+                   f"{run.phase.value}.{visits}", self.events, a.traffic)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from bot.config.settings import ClusterConfig
 from bot.store.repository import Store
@@ -23,7 +23,7 @@ from bot.upgrade.phases import Event, next_phase
 from bot.upgrade.plan import Observation, Plan, Settings, Waves, parse_ref, ref_text
 from bot.upgrade.records import NewAuditEntry, Run
 from bot.workflow.events import EventSink, audited, gate_verdict, ignore
-from bot.workflow.ports import ClusterPort, MeshPort, observe
+from bot.workflow.ports import ClusterPort, MeshPort, TrafficPort, observe
 
 OPERATION_POLL_SECONDS = 5.0  # how soon to look at a running ARM operation again
 # How long a step keeps trying before the run waits for a person:
@@ -78,6 +78,7 @@ class Ctx:
     now: Callable[[], datetime]
     prefix: str  # step keys of this visit of the phase: "<phase>.<visit>"
     events: EventSink = ignore  # told of each audit entry and gate verdict, once committed
+    traffic: TrafficPort | None = None  # the cluster's metrics source, with traffic gates
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}"
@@ -184,8 +185,22 @@ def new_restart_id(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def run_waves(ctx: Ctx, compute: Callable[[], Waves]) -> StepResult | None:
-    """Restart the waves of this visit, one wave per call; None when all have rolled out."""
+class WaveGate(Protocol):
+    """What decides between waves beside their rollouts (bot/workflow/traffic.py)."""
+
+    def before(self, workloads: list[str]) -> dict[str, Any]:
+        """Recorded with the wave before its first patch (a baseline)."""
+        ...
+
+    def after(self, i: int, total: int, rec: dict[str, Any]) -> StepResult | None:
+        """Once the wave rolled out: None when the next wave may start, else why it waits."""
+        ...
+
+
+def run_waves(ctx: Ctx, compute: Callable[[], Waves], gate: WaveGate | None = None
+              ) -> StepResult | None:
+    """Restart the waves of this visit, one wave per call; None when all have rolled out
+    (and, with `gate`, passed it)."""
     planned = ctx.get("waves")
     if planned is None:
         w = compute()
@@ -197,10 +212,14 @@ def run_waves(ctx: Ctx, compute: Callable[[], Waves]) -> StepResult | None:
     for i, wave in enumerate(waves):
         rec = ctx.get(f"wave.{i}")
         if rec is not None and rec.get("done"):
+            waiting = gate.after(i, len(waves), rec) if gate is not None else None
+            if waiting is not None:
+                return waiting
             continue
         if rec is None:  # workloads and restart id recorded before the first patch
+            extra = gate.before(wave) if gate is not None else {}
             rec = ctx.claim(f"wave.{i}", {"workloads": wave,
-                                          "restart_id": new_restart_id(ctx.now())})
+                                          "restart_id": new_restart_id(ctx.now()), **extra})
         return _run_wave(ctx, i, len(waves), rec)
     return None
 
@@ -222,7 +241,7 @@ def _run_wave(ctx: Ctx, i: int, total: int, rec: dict[str, Any]) -> StepResult:
                      f"{_health_note(ctx, report.stuck.workload.namespace)}",
                      "Fix the workload (kubectl describe/logs), then resume the run; "
                      "or roll back.")
-    ctx.put(f"wave.{i}", {**rec, "done": True})
+    ctx.put(f"wave.{i}", {**rec, "done": True, "settled_at": ctx.now().isoformat()})
     return ctx.result(StepKind.RESTART_WAVE,
                       f"wave {i + 1}/{total} rolled out: {len(report.done)} workload(s), "
                       f"{len(report.patched)} restarted")

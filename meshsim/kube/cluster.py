@@ -29,6 +29,7 @@ from meshsim.kube.defaults import apply_defaults
 from meshsim.kube.requestinfo import RequestLog
 from meshsim.kube.resources import by_kind
 from meshsim.kube.store import Obj, Store
+from meshsim.traffic.faults import BadProxy, ProxyFaults
 
 
 class KubeSim:
@@ -39,6 +40,7 @@ class KubeSim:
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         self.faults = faults if faults is not None else Faults()
         self.pod_faults = PodFaults()
+        self.proxy_faults = ProxyFaults()  # what meshsim.traffic's requests see
         self.store = Store(clock)
         self.admission = IstioAdmission(lambda: self.kubernetes_version)
         self.store.admission.extend([apply_defaults, self.admission])
@@ -132,6 +134,15 @@ class KubeSim:
     def clear_pod_faults(self, kind: str | None = None, revision: str | None = None) -> None:
         self.pod_faults.clear(kind, revision)
         self._recheck_pods()
+
+    def set_bad_proxy(self, revision: str, error_ratio: float, extra_latency_ms: float = 0.0
+                      ) -> None:
+        """Requests served by pods on `revision` fail with 503 at `error_ratio` and take
+        `extra_latency_ms` longer (meshsim/traffic/faults.py)."""
+        self.proxy_faults.set(BadProxy(revision, float(error_ratio), float(extra_latency_ms)))
+
+    def clear_bad_proxy(self, revision: str | None = None) -> None:
+        self.proxy_faults.clear(revision)
 
     def _recheck_pods(self) -> None:
         if self._runner is None:

@@ -1,10 +1,15 @@
 """Control endpoints of the simulated cluster under `/_sim/kube/`, next to the API server's
-routes: pod faults per revision, the add-on's revisions and patch version, and the admission
-overlap warnings. Bodies and answers are JSON.
+routes: pod faults per revision, a bad proxy per revision (what mesh traffic sees, see
+meshsim/traffic), the add-on's revisions and patch version, and the admission overlap
+warnings. Bodies and answers are JSON; the faults' answer lists bad proxies under
+"bad-proxy" while there are any.
 
     POST   /_sim/kube/faults/{never-ready|crashloop}   {"revision": "asm-1-23"}
     DELETE /_sim/kube/faults/{never-ready|crashloop}   optional {"revision": ...}
-    DELETE /_sim/kube/faults                           clear every pod fault
+    POST   /_sim/kube/faults/bad-proxy                 {"revision": "asm-1-23", "error_ratio": 0.2,
+                                                        "extra_latency_ms": 250}
+    DELETE /_sim/kube/faults/bad-proxy                 optional {"revision": ...}
+    DELETE /_sim/kube/faults                           clear every fault
     GET    /_sim/kube/faults
     GET    /_sim/kube/revisions
     PUT    /_sim/kube/revisions                        {"revisions": [...], "ingress": [...]}
@@ -24,6 +29,8 @@ from meshsim.kube.controllers.eviction import THRESHOLDS, evict_pod
 from meshsim.kube.controllers.pods import FAULT_KINDS
 from meshsim.kube.store import APIError
 
+BAD_PROXY = "bad-proxy"
+
 if TYPE_CHECKING:
     from meshsim.kube.cluster import KubeSim
 
@@ -33,6 +40,8 @@ def extra_routes(app: web.Application, sim: KubeSim) -> None:
     routes = _Routes(sim)
     app.router.add_get("/_sim/kube/faults", routes.get_faults)
     app.router.add_delete("/_sim/kube/faults", routes.clear_faults)
+    app.router.add_post(f"/_sim/kube/faults/{BAD_PROXY}", routes.set_bad_proxy)
+    app.router.add_delete(f"/_sim/kube/faults/{BAD_PROXY}", routes.clear_bad_proxy)
     app.router.add_post("/_sim/kube/faults/{kind}", routes.set_fault)
     app.router.add_delete("/_sim/kube/faults/{kind}", routes.clear_faults)
     app.router.add_get("/_sim/kube/revisions", routes.get_revisions)
@@ -45,7 +54,11 @@ def extra_routes(app: web.Application, sim: KubeSim) -> None:
 async def _body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "the body is not JSON"}',
+                                 content_type="application/json") from None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text='{"error": "expected a JSON object"}',
                                  content_type="application/json")
@@ -60,8 +73,35 @@ class _Routes:
     def __init__(self, sim: KubeSim) -> None:
         self.sim = sim
 
+    def _faults(self) -> dict[str, Any]:
+        bad = self.sim.proxy_faults.snapshot()
+        return {**self.sim.pod_faults.snapshot(), **({BAD_PROXY: bad} if bad else {})}
+
     async def get_faults(self, _: web.Request) -> web.Response:
-        return web.json_response(self.sim.pod_faults.snapshot())
+        return web.json_response(self._faults())
+
+    async def set_bad_proxy(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        revision, ratio = body.get("revision"), body.get("error_ratio", 0.0)
+        extra = body.get("extra_latency_ms", 0.0)
+        if not isinstance(revision, str) or not revision:
+            return _bad('body needs {"revision": "<asm-x-y>", "error_ratio": 0.2, '
+                        '"extra_latency_ms": 250}')
+        numbers = (ratio, extra)
+        if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
+            return _bad("error_ratio and extra_latency_ms must be numbers")
+        if not 0 <= ratio <= 1 or extra < 0 or (ratio == 0 and extra == 0):
+            return _bad("error_ratio must be within 0..1 and extra_latency_ms not negative, "
+                        "and one of them above 0")
+        self.sim.set_bad_proxy(revision, ratio, extra)
+        return web.json_response(self._faults(), status=201)
+
+    async def clear_bad_proxy(self, request: web.Request) -> web.Response:
+        revision = (await _body(request)).get("revision")
+        if revision is not None and not isinstance(revision, str):
+            return _bad('"revision" must be a string')
+        self.sim.clear_bad_proxy(revision)
+        return web.json_response(self._faults())
 
     async def set_fault(self, request: web.Request) -> web.Response:
         kind, body = request.match_info["kind"], await _body(request)
@@ -70,14 +110,16 @@ class _Routes:
         if not isinstance(body.get("revision"), str):
             return _bad('body needs {"revision": "<asm-x-y>"}')
         self.sim.set_pod_fault(kind, body["revision"])
-        return web.json_response(self.sim.pod_faults.snapshot(), status=201)
+        return web.json_response(self._faults(), status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         kind, body = request.match_info.get("kind"), await _body(request)
         if kind is not None and kind not in FAULT_KINDS:
             return _bad(f"unknown fault {kind!r}")
         self.sim.clear_pod_faults(kind, body.get("revision"))
-        return web.json_response(self.sim.pod_faults.snapshot())
+        if kind is None:
+            self.sim.clear_bad_proxy()
+        return web.json_response(self._faults())
 
     async def get_revisions(self, _: web.Request) -> web.Response:
         return web.json_response({"revisions": self.sim.revisions(),

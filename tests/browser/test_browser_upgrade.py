@@ -26,6 +26,7 @@ from tests.browser.sandbox_page import (
     chromium_path,
     running_sandbox,
 )
+from tests.meshsim.traffic_env import require_prometheus
 
 try:
     from playwright.sync_api import Locator, Page, expect, sync_playwright
@@ -35,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - the test extras install it
 SPEED = "20"  # simulated seconds per real second
 SOAK = "60"  # simulated seconds of Verifying: 3 real seconds
 STEP = 30_000  # ms for one step of the run to show on the page
+TRAFFIC_WINDOW = "5"  # real seconds of traffic watched before and after each wave
 
 # Every version of the card's phase line and progress bar the page ever drew, in order: the
 # page re-renders on each poll, and some phases last only a few polls.
@@ -64,7 +66,9 @@ def chromium() -> str:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
+    require_prometheus()  # the sandbox's traffic gates read from a real Prometheus
     with running_sandbox("--port", "0", "--speed", SPEED, "--soak", SOAK,
+                         "--traffic-window", TRAFFIC_WINDOW,
                          name="browser-sandbox") as sandbox:
         yield sandbox
 
@@ -191,7 +195,9 @@ def test_a_whole_upgrade_clicked_through_on_the_sandbox_page(page: Page) -> None
     # carol rolls the workloads out: progress, then Verifying with checks and charts.
     act_as(page, "carol")
     button(page, "approve-roll").click()
-    expect(phase(page)).to_contain_text("Verifying: soak checks running", timeout=2 * STEP)
+    # Each wave is watched on Prometheus before the next: the card says how traffic held.
+    expect(card(page)).to_contain_text("Traffic", timeout=2 * STEP)
+    expect(phase(page)).to_contain_text("Verifying: soak checks running", timeout=4 * STEP)
     check = thread(page).locator(".message", has=page.locator(".header", has_text="Check · "))
     expect(check.first).to_be_visible()
     charts = thread(page).locator("figure.file-image img")

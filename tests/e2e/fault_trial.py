@@ -28,7 +28,8 @@ import yaml
 
 from bot.cli.sandbox import sandbox_config
 from bot.slack.buttons import ACTION_IDS, phase_label
-from bot.slack.wording import Subject, reply_of
+from bot.slack.wording.phrases import Subject
+from bot.slack.wording.runs import reply_of
 from bot.store.repository import create_store
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase, is_terminal

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from bot.slack.wording import Subject, reply_of
+from bot.slack.wording.phrases import Subject
+from bot.slack.wording.runs import reply_of
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run

@@ -26,7 +26,8 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from bot.cli.sandbox import sandbox_config
-from bot.slack.wording import Subject, reply_of
+from bot.slack.wording.phrases import Subject
+from bot.slack.wording.runs import reply_of
 from bot.store.repository import Store, create_store
 from bot.upgrade.phases import Phase
 from meshsim.kube.requestinfo import RequestRecord

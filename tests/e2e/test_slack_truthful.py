@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.slack.wording import Subject, reply_of
+from bot.slack.wording.phrases import Subject
+from bot.slack.wording.runs import reply_of
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase
 from tests.e2e.slack_harness import ALICE, BOB, CAROL, running_bot, texts, wait_until

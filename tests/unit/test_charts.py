@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from matplotlib.figure import Figure
 
-from bot.slack.charts import (
+from bot.slack.charts.census import (
     OKABE_ITO,
     census_alt_text,
     census_chart,

@@ -14,7 +14,8 @@ import pytest
 from bot.slack.blocks import render_report, to_dicts
 from bot.slack.card import CardView, card_fallback_text, render_card
 from bot.slack.reports import CheckView, check_report
-from bot.slack.wording import Subject, duration, reply_of, say
+from bot.slack.wording.phrases import Subject, duration
+from bot.slack.wording.runs import reply_of, say
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Event, Phase, RunKind
 from bot.upgrade.records import AuditEntry
@@ -102,6 +103,12 @@ ROLLBACK_RUN = [
     moved(Phase.ROLLED_BACK, Event.FINISHED),
     moved(Phase.CANCELLED, Event.CANCEL, "U0BOB", approvers=["U0BOB"]),
     ("bot", AuditKind.NOTE, "the bot restarted and picked the run up again", {}),
+    ("bot", AuditKind.TRAFFIC_VERDICT, "traffic breached",
+     {"gate": "wave", "wave": 2, "of": 5, "window_seconds": 60.0,
+      "verdict": {"outcome": "unavailable", "error": "503", "judgements": []},
+      "source": "Prometheus at http://prom:9090", "on_breach": "propose", "held": True}),
+    ("U0BOB", AuditKind.TRAFFIC_OVERRIDDEN, "traffic overridden",
+     {"gate": "wave", "label": "wave 2 of 5", "reason": "known flaky", "outcome": "unavailable"}),
 ]
 PATCH_RUN = [
     ("U0ALICE", AuditKind.RUN_REQUESTED, "requested patch run", {"plan": {}}),

@@ -7,9 +7,7 @@ chooses the words; nothing here feeds back into the workflow, and no state-machi
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -17,90 +15,23 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from bot.slack.blocks import clip, context, section, slack_date
+from bot.slack.wording.phrases import (
+    Said,
+    Subject,
+    code,
+    count,
+    detail_of,
+    duration,
+    human,
+    people,
+    person,
+    workload,
+    workloads,
+)
+from bot.slack.wording.traffic import say_traffic_overridden, say_traffic_verdict
 from bot.upgrade.kinds import COMMANDS, AuditKind
 from bot.upgrade.phases import Event, Phase, RunKind
-from bot.upgrade.records import AuditEntry, Run
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What the words need to know of the run the entry belongs to."""
-
-    cluster: str
-    from_rev: str
-    to_rev: str
-    kind: RunKind = RunKind.MINOR
-
-    @classmethod
-    def of(cls, run: Run) -> Subject:
-        return cls(run.cluster, run.from_rev, run.to_rev, run.kind)
-
-
-@dataclass(frozen=True)
-class Said:
-    """A reply: one or two sentences (mrkdwn), and the lines of its context block."""
-
-    sentence: str
-    details: tuple[str, ...] = ()
-
-    @property
-    def notification(self) -> str:
-        """The sentence for notifications and screen readers: no emoji codes or markup."""
-        text = re.sub(r":[a-z0-9_+-]+: ?", "", self.sentence).replace("*", "").replace("`", "")
-        return text.strip()[:300]
-
-
-# --- small words ---------------------------------------------------------------------------
-
-
-def duration(seconds: float) -> str:
-    """`12 s`, `30 min`, `2 h 5 min`, `3 d 4 h`."""
-    s = max(round(seconds), 0)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 and s < 600 else "")
-    if s < 86_400:
-        return f"{s // 3600} h" + (f" {s % 3600 // 60} min" if s % 3600 // 60 else "")
-    return f"{s // 86_400} d" + (f" {s % 86_400 // 3600} h" if s % 86_400 // 3600 else "")
-
-
-def code(text: Any) -> str:
-    tick = "`"
-    return tick + human(str(text).replace(tick, "'")) + tick
-
-
-def person(actor: str) -> str:
-    """`<@U0BOB>` for a Slack user; "The bot" otherwise (the bot, the scheduler)."""
-    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9]+", actor or "") else "The bot"
-
-
-def people(ids: Sequence[str]) -> str:
-    names = [person(i) for i in ids]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def count(n: int, unit: str, plural: str | None = None) -> str:
-    return f"{n} {unit if n == 1 else plural or unit + 's'}"
-
-
-def workload(ref: str) -> str:
-    """`deployment/payments/payments-api` as `payments-api` in `payments`."""
-    parts = str(ref).split("/")
-    if len(parts) == 3:
-        return f"{code(parts[2])} in {code(parts[1])}"
-    return code(ref)
-
-
-def workloads(refs: Sequence[str], most: int = 8) -> str:
-    shown = ", ".join(workload(r) for r in refs[:most])
-    return shown + (f" and {len(refs) - most} more" if len(refs) > most else "")
-
-
-def human(text: Any) -> str:
-    """Free text from an error or a person: shown as is, but never a link or a mention."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
+from bot.upgrade.records import AuditEntry
 
 # --- the sentences -------------------------------------------------------------------------
 
@@ -149,16 +80,12 @@ def reply_blocks(said: Said, command: str | None = None) -> list[Block]:
     return [section(text), context(*said.details)] if said.details else [section(text)]
 
 
-def _d(entry: AuditEntry) -> Mapping[str, Any]:
-    return entry.detail if isinstance(entry.detail, Mapping) else {}
-
-
 def _action(entry: AuditEntry) -> str:
-    return str(_d(entry).get("action", ""))
+    return str(detail_of(entry).get("action", ""))
 
 
 def _run_requested(e: AuditEntry, s: Subject) -> Said:
-    plan = _d(e).get("plan") or {}
+    plan = detail_of(e).get("plan") or {}
     waves = len(plan.get("waves") or ()) if isinstance(plan, Mapping) else 0
     if s.kind is RunKind.PATCH:
         return Said(f"{person(e.actor)} asked to restart the workloads with outdated sidecars "
@@ -177,12 +104,12 @@ def _requested(e: AuditEntry, s: Subject) -> Said:
 
 def _approved(e: AuditEntry, s: Subject) -> Said:
     words = ACTION_WORDS.get(_action(e), "a step")
-    more = "" if _d(e).get("satisfied", True) else "; it needs more approvals before it runs"
+    more = "" if detail_of(e).get("satisfied", True) else "; it needs more approvals before it runs"
     return Said(f":ballot_box_with_check: {person(e.actor)} approved {words}{more}.")
 
 
 def _refused(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     reason = _REFUSALS.get(str(d.get("verdict")), "the approval policy said no")
     button = _BUTTONS.get(_action(e), "a button")
     why = (human(d["why"]),) if d.get("why") else ()
@@ -192,33 +119,33 @@ def _refused(e: AuditEntry, s: Subject) -> Said:
 
 def _expired(e: AuditEntry, s: Subject) -> Said:
     words = ACTION_WORDS.get(_action(e), "the step")
-    d = _d(e)
+    d = detail_of(e)
     asked = _parse_time(d.get("asked_at"))
     return Said(f":hourglass: Nobody approved {words} in time. Its button on the card asks "
                 "for it again.", (f"asked {slack_date(asked)}",) if asked else ())
 
 
 def _resumed(e: AuditEntry, s: Subject) -> Said:
-    pause = _d(e).get("pause")
+    pause = detail_of(e).get("pause")
     return Said(f"{person(e.actor)} resumed the run: the paused step runs again.",
                 (f"It was paused because: {human(pause)}",) if pause else ())
 
 
 def _gate_refused(e: AuditEntry, s: Subject) -> Said:
-    left = [str(x) for x in _d(e).get("remaining") or ()]
+    left = [str(x) for x in detail_of(e).get("remaining") or ()]
     return Said(f":no_entry: Not completed: {count(len(left), 'workload')} still run on "
                 f"{s.from_rev}, and completing would drop them out of the mesh.",
                 (f"Still on {s.from_rev}: {workloads(left)}",) if left else ())
 
 
 def _paused(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     return Said(f":warning: Paused: {human(d.get('reason') or 'a person must look')}",
                 (human(d["hint"]),) if d.get("hint") else ())
 
 
 def _arm_put(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     target = " and ".join(d.get("target") or ()) or "the new revisions"
     approved = [str(x) for x in d.get("approved_by") or ()]
     sent = "Asked Azure to run" if d.get("sent", True) else "Azure already runs"
@@ -230,19 +157,19 @@ def _arm_put(e: AuditEntry, s: Subject) -> Said:
 
 
 def _arm_succeeded(e: AuditEntry, s: Subject) -> Said:
-    target = " and ".join(_d(e).get("target") or ()) or "the asked revisions"
+    target = " and ".join(detail_of(e).get("target") or ()) or "the asked revisions"
     return Said(f"Azure finished: {code(s.cluster)} now runs {target}.")
 
 
 def _arm_failed(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     target = " and ".join(d.get("target") or ()) or "the asked revisions"
     return Said(f":x: Azure could not set the revisions of {code(s.cluster)} to {target}.",
                 (human(d["reason"]),) if d.get("reason") else ())
 
 
 def _config_copied(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     if d.get("target"):
         return Said(f"Copied the shared mesh config to {code(d['target'])} "
                     f"({human(d.get('outcome', 'done'))}).")
@@ -254,7 +181,7 @@ def _config_deleted(e: AuditEntry, s: Subject) -> Said:
 
 
 def _tag_set(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     if d.get("tag") and d.get("revision"):
         moved = f" (it was on {d['previous']})" if d.get("previous") else ""
         return Said(f"Pointed the revision tag {code(d['tag'])} at {d['revision']}{moved}.")
@@ -262,12 +189,12 @@ def _tag_set(e: AuditEntry, s: Subject) -> Said:
 
 
 def _tag_removed(e: AuditEntry, s: Subject) -> Said:
-    tag = _d(e).get("tag")
+    tag = detail_of(e).get("tag")
     return Said(f"Removed the revision tag {code(tag)}." if tag else "Removed a revision tag.")
 
 
 def _tag_kept(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     users = [str(n) for n in d.get("namespaces") or ()]
     spaces = ", ".join(code(n) for n in users)
     then = (f"Once they moved: {code(d['command'])}",) if d.get("command") else ()
@@ -278,7 +205,7 @@ def _tag_kept(e: AuditEntry, s: Subject) -> Said:
 
 
 def _namespace_labelled(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     if d.get("namespace"):
         return Said(f"Moved the namespace {code(d['namespace'])} to "
                     f"{code(d.get('value', '?'))}; its pods change at their next restart.")
@@ -286,7 +213,7 @@ def _namespace_labelled(e: AuditEntry, s: Subject) -> Said:
 
 
 def _waves_planned(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     waves = [list(w) for w in d.get("waves") or ()]
     total = sum(len(w) for w in waves)
     details = []
@@ -299,7 +226,7 @@ def _waves_planned(e: AuditEntry, s: Subject) -> Said:
 
 
 def _restart_wave(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     done = [str(w) for w in d.get("done") or ()]
     restarted = [str(w) for w in d.get("patched") or ()] or done
     started = _parse_time(d.get("restart_id"))
@@ -324,12 +251,16 @@ def _note(e: AuditEntry, s: Subject) -> Said:
 # --- phase changes: what the run does now, in words --------------------------------------
 
 def _phase_changed(e: AuditEntry, s: Subject) -> Said:
-    d = _d(e)
+    d = detail_of(e)
     to = _phase_of(e)
     event = str(d.get("event", ""))
     approvers = [str(x) for x in d.get("approvers") or ()] or \
         ([e.actor] if person(e.actor) != "The bot" else [])
     by = people(approvers) if approvers else "The bot"
+    if d.get("traffic") and to is Phase.ROLLING_BACK:
+        return Said(f":rewind: The traffic gate breached, so the bot is rolling back: moving "
+                    f"the workloads back to {s.from_rev}, then removing {s.to_rev}.",
+                    (human(d["why"]),) if d.get("why") else ())
     sentence = _PHASE_SENTENCES.get(to, _generic_phase)(s, by, d)
     if event == Event.RETRY.value:
         sentence = f"{by} asked to retry the paused step. " + sentence
@@ -337,7 +268,7 @@ def _phase_changed(e: AuditEntry, s: Subject) -> Said:
 
 
 def _phase_of(e: AuditEntry) -> Phase | None:
-    name = _d(e).get("to") or e.what.removeprefix("phase ").strip()
+    name = detail_of(e).get("to") or e.what.removeprefix("phase ").strip()
     return Phase(name) if name in Phase.__members__.values() else None
 
 
@@ -401,4 +332,6 @@ _SAYERS: Mapping[AuditKind, Sayer] = MappingProxyType({
     AuditKind.TAG_REMOVED: _tag_removed, AuditKind.TAG_KEPT: _tag_kept,
     AuditKind.NAMESPACE_LABELLED: _namespace_labelled, AuditKind.WAVES_PLANNED: _waves_planned,
     AuditKind.RESTART_WAVE: _restart_wave, AuditKind.NOTE: _note,
+    AuditKind.TRAFFIC_VERDICT: say_traffic_verdict,
+    AuditKind.TRAFFIC_OVERRIDDEN: say_traffic_overridden,
 })

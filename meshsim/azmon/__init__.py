@@ -1,0 +1,1 @@
+"""A simulated Azure Monitor workspace's Prometheus query endpoint (meshsim/azmon/front.py)."""
