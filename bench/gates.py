@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config.settings import MetricsSourceConfig  # noqa: E402
+from bot.config.gates import MetricsSourceConfig  # noqa: E402
 from bot.prom.source import connect_traffic  # noqa: E402
 from bot.traffic.signals import Window, WorkloadKey  # noqa: E402
 from meshsim.kube import scenarios  # noqa: E402

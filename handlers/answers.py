@@ -22,6 +22,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.buttons import phase_label
 from bot.slack.command_text import Command, Verb, out_of_turn
+from bot.slack.fleets import fleet_plan_report
 from bot.slack.reporting import post_check
 from bot.slack.reports import (
     VersionsView,
@@ -37,7 +38,8 @@ from bot.upgrade.errors import GiveUp
 from bot.upgrade.phases import Action, RunKind
 from bot.upgrade.plan import Plan
 from bot.upgrade.records import Run
-from bot.workflow.approvals import Outcome
+from bot.workflow.approvals import ApprovalResult, Outcome
+from bot.workflow.fleets import fleet_plan
 from handlers.actions import decide
 
 
@@ -209,18 +211,42 @@ def override(s: Services, cmd: Command, who: Asker) -> None:
                      for g in cluster.approval_policy(a).groups})
     groups = s.membership.groups_of(who.user, wanted) if wanted else frozenset()
     result = s.workflow.override(name, who.user, cmd.reason or "", groups)
+    _reasoned(s, who, result, ":white_check_mark: Your override is recorded with its reason, "
+                              f"and run {result.run.id} on `{name}` is now "
+                              f"*{phase_label(result.run.phase)}*.")
+
+
+def rollback_now(s: Services, cmd: Command, who: Asker) -> None:
+    """Roll back outside the change window: the approver's reason is audited and is their
+    approval of the rollback (or lets a rollback that waits for a window go on now)."""
+    name = _cluster(cmd)
+    policy = s.config.cluster(name).approval_policy(Action.ROLLBACK)
+    groups = s.membership.groups_of(who.user, policy.groups) if policy.groups else frozenset()
+    result = s.workflow.rollback_now(name, who.user, cmd.reason or "", groups)
+    _reasoned(s, who, result, f":rewind: Rolling back `{name}` now, outside the change "
+                              f"window; your reason is recorded. Run {result.run.id} is "
+                              f"*{phase_label(result.run.phase)}*.")
+
+
+def _reasoned(s: Services, who: Asker, result: ApprovalResult, applied: str) -> None:
+    """The answer to an approval given with a reason (an override, a rollback now)."""
     s.driver.poke(result.run.id)
     s.notifier.sync(result.run.id)
     if result.outcome is Outcome.APPLIED:
-        text = (f":white_check_mark: Your override is recorded with its reason, and run "
-                f"{result.run.id} on `{name}` is now *{phase_label(result.run.phase)}*.")
+        text = applied
     elif result.outcome is Outcome.COUNTED and result.decision is not None:
-        text = (f":ballot_box_with_check: Your override is recorded with its reason. "
+        text = (":ballot_box_with_check: Your reason is recorded and your approval counts. "
                 f"{result.decision.message}")
     else:
         why = result.decision.message if result.decision else f"the run is {result.run.phase}"
         text = f":no_entry: {why} Nothing was done."
     s.notifier.respond(who.response_url, text)
+
+
+def fleet(s: Services, cmd: Command, who: Asker) -> None:
+    """`fleet plan FLEET [--to]`: every cluster of every ring, and what the target means."""
+    plan = fleet_plan(s.config, s.workflow.adapters, cmd.fleet or "", cmd.to_rev)
+    answer(s, who, fleet_plan_report(plan))
 
 
 def cancel(s: Services, cmd: Command, who: Asker) -> None:

@@ -32,11 +32,13 @@ WORK: dict[Verb, Work] = {
     Verb.TAGS: answers.tags, Verb.COMPLETE: answers.ask_action,
     Verb.ROLLBACK: answers.ask_action, Verb.CANCEL: answers.cancel, Verb.PATCH: answers.patch,
     Verb.HISTORY: answers.history, Verb.OVERRIDE: answers.override,
+    Verb.ROLLBACK_NOW: answers.rollback_now, Verb.FLEET: answers.fleet,
 }
 # Commands that change something: recorded before the ack (bot/runtime/intents.py).
 _CHANGES = frozenset({Verb.START, Verb.PATCH, Verb.COMPLETE, Verb.ROLLBACK, Verb.CANCEL,
-                      Verb.OVERRIDE})
-_SLOW = frozenset({Verb.VERSIONS, Verb.PLAN, Verb.START, Verb.CHECK, Verb.SIDECARS, Verb.PATCH})
+                      Verb.OVERRIDE, Verb.ROLLBACK_NOW})
+_SLOW = frozenset({Verb.VERSIONS, Verb.PLAN, Verb.START, Verb.CHECK, Verb.SIDECARS, Verb.PATCH,
+                   Verb.FLEET})
 
 
 def register(app: App, services: Services) -> None:
@@ -77,8 +79,9 @@ def answer_command(s: Services, ack: Ack, payload: dict[str, Any]) -> None:
                      "answer), so nothing was done. Please try again in a minute.")
             return
     if parsed.verb in _SLOW:
-        ack(text=f":hourglass_flowing_sand: `{parsed.verb.value}` on `{parsed.cluster}`: "
-                 "looking at the cluster…")
+        where = f"fleet `{parsed.fleet}`: looking at its clusters" if parsed.fleet \
+            else f"`{parsed.cluster}`: looking at the cluster"
+        ack(text=f":hourglass_flowing_sand: `{parsed.verb.value}` on {where}…")
     else:
         ack()
     s.submit(asker.response_url, _carry_out, s, parsed, asker, intent)

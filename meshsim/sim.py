@@ -47,6 +47,9 @@ CLOUD, SLACK = "cloud", "slack"
 PARTS = frozenset({CLOUD, SLACK})
 
 
+Maintenance = tuple[tuple[str, dict[str, Any]], ...]  # (configuration name, its properties)
+
+
 @dataclass(frozen=True)
 class ClusterSeed:
     name: str
@@ -56,6 +59,8 @@ class ClusterSeed:
     entra: bool = False  # Entra ID integration, local accounts disabled, Azure RBAC
     # Namespaces another team owns, which a platform team would keep out of the bot's scope.
     exclude: tuple[str, ...] = ()
+    location: str = LOCATION
+    maintenance: Maintenance = ()  # AKS maintenance configurations (planned maintenance)
 
 
 def _bookinfo(kube: KubeSim, revision: str) -> None:
@@ -72,26 +77,64 @@ def _brownfield(kube: KubeSim, revision: str) -> None:
 
 # The day of AKS's revision calendar a scenario lives on (default: the catalogue's own).
 CATALOGUE_DAYS = {"brownfield": scenarios.BROWNFIELD_DAY}
+# The revision a fleet upgrade aims at on the seed day: asm-1-24, n+1 or n+2 of the fleet's
+# supported revisions, compatible with Kubernetes 1.28-1.33 (meshsim/catalogue.py).
+FLEET_TARGET = "asm-1-24"
+FLEET_SIZE = 50  # the `fleet50` scenario, for benchmarks
 
 
-def _shop(kube: KubeSim, revision: str) -> None:
-    """A small second cluster: one injected namespace with two deployments on `revision`."""
-    with kube.settled():
-        scenarios.namespace(kube, "default")
-        kube.set_revisions([revision], ("external",))
-        scenarios.namespace(kube, "shop", {scenarios.REV: revision})
-        for name in ("cart", "checkout"):
-            kube.create(scenarios.deployment("shop", name, f"contoso.azurecr.io/{name}:1.0.0", 2))
+def weekly(day: str, start: str, utc_offset: str = "+00:00", hours: int = 4) -> dict[str, Any]:
+    """A maintenance configuration's properties for a weekly window (AKS api 2024-09-01
+    `maintenanceWindow.schedule.weekly`), as `az aks maintenanceconfiguration add
+    --schedule-type Weekly` makes it."""
+    return {"maintenanceWindow": {
+        "schedule": {"weekly": {"intervalWeeks": 1, "dayOfWeek": day}},
+        "durationHours": hours, "utcOffset": utc_offset, "startTime": start}}
+
+
+AUTO_UPGRADE, NODE_OS = "aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"
+
+
+def _fleet() -> tuple[ClusterSeed, ...]:
+    """Eight small clusters in three rings (dev, staging, prod in two regions). For FLEET_TARGET
+    most take it, `aks-dev-2` is on it already, and `aks-prod-eus-2` (an LTS cluster on 1.27,
+    which asm-1-24 does not support) is offered only asm-1-23 until Kubernetes is upgraded."""
+    small, eus = scenarios.small, "eastus"
+    return (
+        ClusterSeed("aks-dev-1", "asm-1-22", "1.30.6", small),
+        ClusterSeed("aks-dev-2", FLEET_TARGET, "1.31.4", small),
+        ClusterSeed("aks-staging-1", "asm-1-23", "1.31.4", small,
+                    maintenance=((AUTO_UPGRADE, weekly("Saturday", "02:00")),)),
+        ClusterSeed("aks-staging-2", "asm-1-22", "1.29.9", small),
+        ClusterSeed("aks-prod-weu-1", "asm-1-22", "1.30.6", small,
+                    maintenance=((AUTO_UPGRADE, weekly("Sunday", "01:00", "+01:00")),
+                                 (NODE_OS, weekly("Sunday", "05:00", "+01:00")))),
+        ClusterSeed("aks-prod-weu-2", "asm-1-23", "1.30.6", small),
+        ClusterSeed("aks-prod-eus-1", "asm-1-23", "1.31.4", small, location=eus,
+                    maintenance=((NODE_OS, weekly("Wednesday", "22:00", "-05:00")),)),
+        # AKS numbers LTS patches from .100; 1.27 is past community support, LTS only.
+        ClusterSeed("aks-prod-eus-2", "asm-1-22", "1.27.100", small, location=eus),
+    )
+
+
+def small_fleet(count: int) -> tuple[ClusterSeed, ...]:
+    """`count` small clusters in the fleet's rings (a tenth dev, a fifth staging, the rest
+    prod, alternating West Europe and East US), all of which take FLEET_TARGET."""
+    dev, staging = max(count // 10, 1), max(count // 5, 1)
+    names = ([f"aks-dev-{i:02d}" for i in range(1, dev + 1)]
+             + [f"aks-staging-{i:02d}" for i in range(1, staging + 1)]
+             + [f"aks-prod-{('weu', 'eus')[i % 2]}-{i // 2 + 1:02d}"
+                for i in range(count - dev - staging)])
+    profiles = (("asm-1-22", "1.30.6"), ("asm-1-23", "1.31.4"), ("asm-1-22", "1.29.9"))
+    return tuple(ClusterSeed(name, *profiles[i % len(profiles)], scenarios.small,
+                             location="eastus" if "-eus-" in name else LOCATION)
+                 for i, name in enumerate(names[:count]))
 
 
 SCENARIOS: dict[str, tuple[ClusterSeed, ...]] = {
     "bookinfo": (ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _bookinfo),),
-    "fleet": (
-        ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _bookinfo),
-        ClusterSeed("aks-east", "asm-1-23", "1.31.4", _shop),
-        # An unsupported revision: its only way forward is the lowest supported one.
-        ClusterSeed("aks-legacy", "asm-1-21", "1.29.9", _shop),
-    ),
+    "fleet": _fleet(),
+    "fleet50": small_fleet(FLEET_SIZE),
     "large": (ClusterSeed("aks-sandbox", "asm-1-22", "1.30.6", _large),),
     "brownfield": (ClusterSeed("aks-brownfield", scenarios.BROWNFIELD_REVISION,
                                scenarios.BROWNFIELD_KUBERNETES, _brownfield,
@@ -113,6 +156,13 @@ def azure_environment(described: dict[str, Any], workload_identity: bool = False
     else:
         env["AZURE_CLIENT_SECRET"] = entra["client_secret"]
     return env
+
+
+def add_maintenance(arm: ArmSim, seed_: ClusterSeed) -> None:
+    """The cluster's maintenance configurations, as `az aks maintenanceconfiguration add` makes
+    them."""
+    for name, properties in seed_.maintenance:
+        arm.set_maintenance(SUBSCRIPTION, RESOURCE_GROUP, seed_.name, name, properties)
 
 
 class MeshSim:
@@ -171,7 +221,7 @@ class MeshSim:
         kube = KubeSim(self.clock, catalogue=self.arm.catalogue,
                        kubernetes_version=seed_.kubernetes_version)
         seed_.populate(kube, seed_.revision)
-        kube.kubernetes_version = seed_.kubernetes_version
+        kube.cluster_name, kube.kubernetes_version = seed_.name, seed_.kubernetes_version
         cluster_id = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers"
                       f"/Microsoft.ContainerService/managedClusters/{seed_.name}")
         self.arm.entra.register_cluster(seed_.name, cluster_id)
@@ -184,12 +234,13 @@ class MeshSim:
             kube.start(loop)
         first = not self.clusters  # the bot's own cluster: its OIDC issuer signs the bot's token
         self.clusters[seed_.name] = kube
-        self.arm.add_cluster(SUBSCRIPTION, RESOURCE_GROUP, seed_.name, location=LOCATION,
+        self.arm.add_cluster(SUBSCRIPTION, RESOURCE_GROUP, seed_.name, location=seed_.location,
                              kubernetes_version=seed_.kubernetes_version,
                              revisions=kube.revisions(), kube_server_url=kube.url,
                              on_revisions=kube.set_revisions, on_patch=kube.bump_patch,
                              kube_ca_pem=self._ca_pem() if entra else None, entra=entra,
                              oidc_issuer_url=self.access.issuer.url if first else None)
+        add_maintenance(self.arm, seed_)
 
     def start_azure_monitor(self, upstream_url: str) -> str:
         """Serve an Azure Monitor workspace's query endpoint (HTTPS, the cloud's CA) in front
@@ -230,14 +281,15 @@ class MeshSim:
             out["slack"] = {"url": self.slack.base_url, "api_url": self.slack.api_url,
                             "page": f"{self.slack.base_url}/", **seed.tokens()}
         if cloud:
-            excluded = {c.name: c.exclude for c in SCENARIOS[self.scenario]}
+            seeds = {c.name: c for c in SCENARIOS[self.scenario]}
             out["clusters"] = [{"name": name, "kube_url": kube.url, "context": name,
                                 "kubeconfig": str(self.workdir / f"kubeconfig-{name}"),
                                 "subscription_id": SUBSCRIPTION,
-                                "resource_group": RESOURCE_GROUP, "location": LOCATION,
+                                "resource_group": RESOURCE_GROUP,
+                                "location": seeds[name].location,
                                 "revisions": kube.revisions(),
                                 "entra": name in self.entra_clusters,
-                                "exclude": list(excluded.get(name, ()))}
+                                "exclude": list(seeds[name].exclude)}
                                for name, kube in self.clusters.items()]
         if self.telemetry is not None and self.telemetry.url is not None:
             out["telemetry"] = {"url": self.telemetry.url, "clusters": self.telemetry.paths()}

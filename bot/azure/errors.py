@@ -38,6 +38,7 @@ WRITE_CLUSTER = f"{_PROVIDER}/managedClusters/write"
 READ_UPGRADES = f"{_PROVIDER}/managedClusters/meshUpgradeProfiles/read"
 READ_REVISIONS = f"{_PROVIDER}/locations/meshRevisionProfiles/read"
 READ_OPERATION = f"{_PROVIDER}/locations/operations/read"
+READ_MAINTENANCE = f"{_PROVIDER}/managedClusters/maintenanceConfigurations/read"
 LIST_USER_CREDENTIALS = f"{_PROVIDER}/managedClusters/listClusterUserCredential/action"
 
 # When ARM gives no Retry-After on a connection failure, wait as long as for a 5xx.

@@ -51,7 +51,9 @@ from bot.azure.errors import (
     changed_meanwhile,
     rp_message,
 )
+from bot.azure.maintenance import read_maintenance
 from bot.azure.polling import StepPolling
+from bot.schedule.maintenance import MaintenanceConfig
 from bot.upgrade.errors import Cause, GiveUp
 from bot.upgrade.mesh_facts import (
     MeshState,
@@ -167,6 +169,11 @@ class AksMesh:
                 return kubeconfig.value
         raise GiveUp(f"ARM returned no kubeconfig for {self.label}.",
                      "Configure Kubernetes access to the cluster explicitly.")
+
+    def maintenance(self) -> tuple[MaintenanceConfig, ...]:
+        """The cluster's AKS planned-maintenance configurations (az aks maintenanceconfiguration
+        list); () when it has none."""
+        return read_maintenance(self._client, self.resource_group, self.name, self._on_error)
 
     def _poll_once(self, token: str) -> OperationStatus | None:
         """Resume the poller from `token` for one status GET; None if ARM answers 404."""

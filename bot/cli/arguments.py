@@ -9,7 +9,7 @@ import os
 
 SLACK_MODES = ("socket", "http")  # bot.config.settings.SlackMode, without loading pydantic
 # meshsim's scenarios, without loading meshsim
-SCENARIOS = ("bookinfo", "fleet", "large", "entra", "brownfield")
+SCENARIOS = ("bookinfo", "fleet", "fleet50", "large", "entra", "brownfield")
 DEFAULT_OPS_PORT = 8080
 LOG_LEVEL_ENV = "MESH_UPGRADE_LOG_LEVEL"  # e.g. "INFO,azure=DEBUG"
 

@@ -52,7 +52,23 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
            if prometheus else {}),
     } for c in described["clusters"]]
     return BotConfig.model_validate({"database_url": database_url, "clusters": clusters,
+                                     "fleets": sandbox_fleets(described),
                                      "slack": {"mode": "socket"}})
+
+
+RINGS = ("dev", "staging", "prod")
+
+
+def sandbox_fleets(described: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `fleet` scenario's clusters (aks-<ring>-...) as one fleet, `fleet`, in rings."""
+    names = [c["name"] for c in described["clusters"]]
+    rings = [{"name": ring, "clusters": [n for n in names if n.startswith(f"aks-{ring}-")],
+              "max_parallel": 2} for ring in RINGS]
+    rings = [r for r in rings if r["clusters"]]
+    if len(rings) < 2:
+        return []
+    return [{"name": "fleet", "channel": SANDBOX_CHANNEL, "rings": rings,
+             "promotion": {"groups": [APPROVERS], "required": 1}}]
 
 
 def traffic_config(url: str, cluster: str, window: float) -> dict[str, Any]:

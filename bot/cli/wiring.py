@@ -14,12 +14,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.azure.connect import ArmEndpoint, connect_mesh
+from bot.config.gates import SourceKind
 from bot.config.settings import (
     BotConfig,
     ClusterConfig,
     LeaderElectionConfig,
     Secrets,
-    SourceKind,
     database_url,
 )
 from bot.kube.client import kube_api_client

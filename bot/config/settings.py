@@ -9,83 +9,34 @@ MESH_UPGRADE_DATABASE_URL when the database URL carries a password).
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import available_timezones
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.config.fields import ApprovalConfig, ChannelId, ConfigModel, Duration
 from bot.config.file import ConfigError, Problem, read_yaml, secrets_in_file, validation_problems
-from bot.traffic.verdicts import Thresholds
+from bot.config.fleets import FleetConfig, with_fleet_windows
+from bot.config.gates import ChangeWindowsConfig, TrafficConfig
 from bot.upgrade.approvals import ApprovalPolicy
 from bot.upgrade.errors import GiveUp
 from bot.upgrade.phases import Action
 from bot.upgrade.plan import WAVE_PER_CONCURRENCY, Settings
 
 ENV_SLACK_API = "MESH_UPGRADE_SLACK_API_URL"  # a Slack-compatible API (the simulator)
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 # Namespaces the bot never restarts or relabels, whatever the scope says.
 ALWAYS_OUT_OF_SCOPE = frozenset({"kube-system", "aks-istio-system", "aks-istio-ingress",
                                  "aks-istio-egress"})
-
-
-def _duration(value: Any) -> Any:
-    """Accept "90s", "5m", "1h30m", "2d" beside what pydantic takes (seconds, ISO 8601)."""
-    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None or not any(match.groups()):
-        return value
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
-
-
-def _slack_id(first: str, what: str, example: str) -> tuple[AfterValidator, WithJsonSchema]:
-    """Approvers and channels are matched by ID; a #name or @name would never match. The JSON
-    Schema carries the same pattern, so an editor flags a name as it is typed."""
-    pattern = f"[{first}][A-Z0-9]{{2,}}"
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"expected a Slack {what} ID like {example}, not a name")
-        return value
-
-    schema = {"type": "string", "pattern": f"^{pattern}$",
-              "description": f"a Slack {what} ID like {example} (not a name)"}
-    return AfterValidator(check), WithJsonSchema(schema)
-
-
-_USER_ID, _USER_SCHEMA = _slack_id("UW", "user", "U0123ABCD")
-_GROUP_ID, _GROUP_SCHEMA = _slack_id("S", "user group", "S0123ABCD")
-_CHANNEL_ID, _CHANNEL_SCHEMA = _slack_id("CGD", "channel", "C0123ABCD")
-# pydantic would describe a timedelta as an ISO 8601 string ("format": "duration"), which
-# would make editors flag the "90s" and "1h30m" that _duration accepts.
-_DURATION_SCHEMA = WithJsonSchema({"type": ["string", "number"], "examples": ["90s", "30m",
-                                                                              "1h30m", "2d"],
-                                   "description": "a duration: 90s, 5m, 1h30m, 2d, seconds, "
-                                                  "or ISO 8601 (PT5M)"})
-Duration = Annotated[timedelta, BeforeValidator(_duration), _DURATION_SCHEMA]
-UserId = Annotated[str, _USER_ID, _USER_SCHEMA]
-GroupId = Annotated[str, _GROUP_ID, _GROUP_SCHEMA]
-ChannelId = Annotated[str, _CHANNEL_ID, _CHANNEL_SCHEMA]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SlackMode(StrEnum):
@@ -101,29 +52,7 @@ class AccessMode(StrEnum):
     ARM_CREDENTIALS = "arm_credentials"
 
 
-class ApprovalConfig(_Model):
-    groups: tuple[GroupId, ...] = ()
-    users: tuple[UserId, ...] = ()
-    required: int = Field(default=1, ge=1)
-    expires_after: Duration = timedelta(hours=24)
-    remind_before: Duration = timedelta(hours=2)
-
-    @model_validator(mode="after")
-    def _someone_can_approve(self) -> ApprovalConfig:
-        if not self.groups and not self.users:
-            raise ValueError("name at least one approver group or user")
-        if not self.groups and self.required > len(self.users):
-            raise ValueError(f"required is {self.required} but only {len(self.users)} users")
-        if self.remind_before >= self.expires_after:
-            raise ValueError("remind_before must be shorter than expires_after")
-        return self
-
-    def policy(self) -> ApprovalPolicy:
-        return ApprovalPolicy(self.groups, self.users, self.required, self.expires_after,
-                              self.remind_before)
-
-
-class TagsConfig(_Model):
+class TagsConfig(ConfigModel):
     stable: str = "prod-stable"
     canary: str = "prod-canary"
     use_tags: bool = True
@@ -135,17 +64,17 @@ class TagsConfig(_Model):
         return self
 
 
-class RestartConfig(_Model):
+class RestartConfig(ConfigModel):
     max_concurrency: int = Field(default=5, ge=1, le=100)
     progress_timeout: Duration = timedelta(minutes=10)
 
 
-class NamespacesConfig(_Model):
+class NamespacesConfig(ConfigModel):
     include: tuple[str, ...] = ()  # empty: every namespace with injected workloads
     exclude: tuple[str, ...] = ()
 
 
-class PatchDriftConfig(_Model):
+class PatchDriftConfig(ConfigModel):
     enabled: bool = True
     cron: str = "0 8 * * 1-5"
     timezone: str = "UTC"
@@ -159,7 +88,7 @@ class PatchDriftConfig(_Model):
         return self
 
 
-class AccessConfig(_Model):
+class AccessConfig(ConfigModel):
     mode: AccessMode = AccessMode.ARM_CREDENTIALS
     kubeconfig: Path | None = None
     context: str | None = None
@@ -171,65 +100,7 @@ class AccessConfig(_Model):
         return self
 
 
-class SourceKind(StrEnum):
-    PROMETHEUS = "prometheus"  # any Prometheus-compatible query API (in the cluster or not)
-    AZURE_MONITOR = "azure_monitor"  # an Azure Monitor workspace, with the bot's Entra token
-
-
-class OnBreach(StrEnum):
-    PROPOSE = "propose"  # stop the waves and offer Roll back and Continue on the card
-    ROLLBACK = "rollback"  # stop the waves and start the data-plane rollback at once
-
-
-class MetricsSourceConfig(_Model):
-    kind: SourceKind = SourceKind.PROMETHEUS
-    # The query API's base URL: http://prometheus.monitoring:9090, or the workspace's
-    # query endpoint https://<workspace>-<id>.<region>.prometheus.monitor.azure.com
-    url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
-    # An environment variable holding a bearer token for a `prometheus` source (mounted from
-    # a Secret); never the token itself.
-    bearer_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    # Label matchers every query carries, e.g. {cluster: aks-prod-1} on a shared workspace.
-    labels: dict[str, str] = {}
-    timeout: Duration = timedelta(seconds=10)
-    retries: int = Field(default=2, ge=0, le=5)
-
-    @model_validator(mode="after")
-    def _token_fits_kind(self) -> MetricsSourceConfig:
-        if self.kind is SourceKind.AZURE_MONITOR and self.bearer_token_env is not None:
-            raise ValueError("an azure_monitor source uses the bot's Entra ID token; "
-                             "bearer_token_env is for a prometheus source")
-        if self.kind is SourceKind.AZURE_MONITOR and not self.url.startswith("https://"):
-            raise ValueError("an Azure Monitor workspace's query endpoint is https://")
-        return self
-
-
-class TrafficConfig(_Model):
-    """Traffic gates: the golden signals of each wave's workloads before and after it, and of
-    every moved workload over the soak, read from Prometheus (README: Traffic gates)."""
-
-    source: MetricsSourceConfig
-    baseline_window: Duration = timedelta(minutes=5)
-    observation_window: Duration = timedelta(minutes=5)
-    max_success_drop: float = Field(default=1.0, ge=0, le=100)  # percentage points
-    max_p99_growth: float = Field(default=0.20, ge=0)  # a fraction: 0.2 is +20 %
-    max_p99_growth_ms: float = Field(default=50.0, ge=0)
-    min_requests: int = Field(default=100, ge=1)
-    on_breach: OnBreach = OnBreach.PROPOSE
-
-    @model_validator(mode="after")
-    def _windows(self) -> TrafficConfig:
-        if self.baseline_window < timedelta(seconds=5) or \
-                self.observation_window < timedelta(seconds=5):
-            raise ValueError("baseline_window and observation_window must be at least 5s")
-        return self
-
-    def thresholds(self) -> Thresholds:
-        return Thresholds(self.max_success_drop, self.max_p99_growth, self.max_p99_growth_ms,
-                          self.min_requests)
-
-
-class ClusterConfig(_Model):
+class ClusterConfig(ConfigModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     subscription_id: str = Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
     resource_group: str = Field(min_length=1)
@@ -245,6 +116,7 @@ class ClusterConfig(_Model):
     patch_drift: PatchDriftConfig = PatchDriftConfig()
     bot_namespace: str = "mesh-upgrade-bot"
     traffic: TrafficConfig | None = None  # None: no traffic gates
+    change_windows: ChangeWindowsConfig | None = None  # None: changes at any time
 
     @field_validator("approvals")
     @classmethod
@@ -283,7 +155,7 @@ class ClusterConfig(_Model):
                         self.restart.max_concurrency * WAVE_PER_CONCURRENCY)
 
 
-class LeaderElectionConfig(_Model):
+class LeaderElectionConfig(ConfigModel):
     """With more than one replica (PostgreSQL): a coordination.k8s.io Lease in the bot's
     namespace elects the one replica that drives runs and runs jobs (bot/kube/lease.py)."""
 
@@ -313,22 +185,39 @@ class LeaderElectionConfig(_Model):
         return self
 
 
-class SlackConfig(_Model):
+class SlackConfig(ConfigModel):
     mode: SlackMode = SlackMode.SOCKET
 
 
-class BotConfig(_Model):
+class BotConfig(ConfigModel):
     database_url: str = "sqlite:///mesh-upgrade.db"
     slack: SlackConfig = SlackConfig()
     leader_election: LeaderElectionConfig = LeaderElectionConfig()
     clusters: tuple[ClusterConfig, ...] = Field(min_length=1)
+    fleets: tuple[FleetConfig, ...] = ()
+
+    _fleet_windows = model_validator(mode="before")(with_fleet_windows)
 
     @model_validator(mode="after")
     def _unique_names(self) -> BotConfig:
         names = [c.name for c in self.clusters]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"cluster names must be unique; repeated: {dupes}")
+        fleets = [f.name for f in self.fleets]
+        if dupes := sorted({n for n in fleets if fleets.count(n) > 1}):
+            raise ValueError(f"fleet names must be unique; repeated: {dupes}")
+        for fleet in self.fleets:
+            if unknown := sorted(set(fleet.clusters) - set(names)):
+                raise ValueError(f"fleet {fleet.name} names clusters not configured under "
+                                 f"clusters: {unknown}")
         return self
+
+    def fleet(self, name: str) -> FleetConfig:
+        for f in self.fleets:
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in self.fleets) or "none is configured"
+        raise GiveUp(f"There is no fleet '{name}'.", f"Known fleets: {known}.")
 
     def cluster(self, name: str) -> ClusterConfig:
         for c in self.clusters:

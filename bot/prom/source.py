@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.config.settings import MetricsSourceConfig, SourceKind
+from bot.config.gates import MetricsSourceConfig, SourceKind
 from bot.prom.api import Hints, PromApi
 from bot.prom.auth import Authorize, EntraBearer, TokenSource, anonymous, bearer_from_env
 from bot.prom.queries import chunks, istio_series_query, queries_for, signals_of

@@ -15,6 +15,7 @@ from typing import Any
 from bot.azure.errors import (
     LIST_USER_CREDENTIALS,
     READ_CLUSTER,
+    READ_MAINTENANCE,
     READ_OPERATION,
     READ_REVISIONS,
     READ_UPGRADES,
@@ -128,6 +129,9 @@ ARM: tuple[ArmAction, ...] = (
               "change the mesh revisions (start, complete, roll back)", True, AKS_CONTRIBUTOR),
     ArmAction(READ_OPERATION, (P.STARTING, P.COMPLETING, P.ROLLING_BACK),
               "follow the long-running operation", False, READER),
+    ArmAction(READ_MAINTENANCE, PLAN,
+              "AKS planned-maintenance windows (az aks maintenanceconfiguration list)", True,
+              READER),
 )
 # deploy/azure/ holds custom roles with exactly these actions, one per scope.
 CLUSTER_CUSTOM_ROLE = "Mesh Upgrade Bot (cluster)"

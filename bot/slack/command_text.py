@@ -44,6 +44,8 @@ class Verb(StrEnum):
     PATCH = "patch"
     HISTORY = "history"
     OVERRIDE = "override"
+    ROLLBACK_NOW = "rollback-now"
+    FLEET = "fleet"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class Command:
     use_tags: bool = True
     namespace: str | None = None
     topic: Verb | None = None
-    reason: str | None = None  # `override`: every word after the cluster
+    reason: str | None = None  # `override`, `rollback-now`: every word after the cluster
+    fleet: str | None = None  # `fleet plan FLEET`
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,13 @@ _SPECS: MappingProxyType[Verb, _Spec] = MappingProxyType({
     Verb.HISTORY: _Spec("required", (), "past runs and who did what"),
     Verb.OVERRIDE: _Spec("required", (), "go on past a traffic gate that holds the run, "
                                          "with a reason (audited)"),
+    Verb.ROLLBACK_NOW: _Spec("required", (), "roll back outside the change window, with a "
+                                             "reason (audited)"),
+    Verb.FLEET: _Spec("none", ("--to",), "a fleet's plan: each ring's clusters and what the "
+                                          "target means for each"),
 })
+_WITH_REASON = frozenset({Verb.OVERRIDE, Verb.ROLLBACK_NOW})
+FLEET_SUBCOMMANDS = ("plan",)  # start, status, pause, resume and cancel come with fleet runs
 _VERBS = frozenset(v.value for v in Verb)
 _FLAG_ARGS = MappingProxyType({"--to": "asm-1-NN", "--namespace": "NS", "--no-tags": ""})
 _ALIASES = MappingProxyType({"-n": "--namespace", "--ns": "--namespace", "--revision": "--to"})
@@ -111,8 +120,10 @@ def usage(verb: Verb) -> str:
     parts += [f"[{f} {_FLAG_ARGS[f]}]".replace(" ]", "]") for f in spec.flags]
     if verb is Verb.HELP:
         parts.append("[command]")
-    if verb is Verb.OVERRIDE:
+    if verb in _WITH_REASON:
         parts.append("&lt;reason&gt;")
+    if verb is Verb.FLEET:
+        parts[2:2] = ["plan", "&lt;fleet&gt;"]
     return f"`{' '.join(parts)}`"
 
 
@@ -156,8 +167,10 @@ def _verb(word: str) -> Verb | ParseError:
 
 
 def _arguments(verb: Verb, words: list[str], known: tuple[str, ...]) -> Command | ParseError:
-    if verb is Verb.OVERRIDE:  # free text after the cluster: no flags to parse in a reason
-        return _override(words, known)
+    if verb in _WITH_REASON:  # free text after the cluster: no flags to parse in a reason
+        return _with_reason(verb, words, known)
+    if verb is Verb.FLEET:
+        return _fleet(words)
     flags, positional = _split_flags(verb, words)
     if isinstance(flags, ParseError):
         return flags
@@ -175,14 +188,33 @@ def _arguments(verb: Verb, words: list[str], known: tuple[str, ...]) -> Command 
     return Command(verb, cluster, to_rev, "--no-tags" not in flags, namespace)
 
 
-def _override(words: list[str], known: tuple[str, ...]) -> Command | ParseError:
-    cluster = _cluster(Verb.OVERRIDE, words[:1], known)
+def _with_reason(verb: Verb, words: list[str], known: tuple[str, ...]) -> Command | ParseError:
+    cluster = _cluster(verb, words[:1], known)
     if isinstance(cluster, ParseError):
         return cluster
     if len(words) < 2:
-        return ParseError("`override` needs a reason after the cluster: why it is safe to go "
-                          "on past the traffic gate.", usage(Verb.OVERRIDE))
-    return Command(Verb.OVERRIDE, cluster, reason=" ".join(words[1:]))
+        why = ("why it is safe to go on past the traffic gate" if verb is Verb.OVERRIDE
+               else "why the rollback cannot wait for the change window")
+        return ParseError(f"`{verb}` needs a reason after the cluster: {why}.", usage(verb))
+    return Command(verb, cluster, reason=" ".join(words[1:]))
+
+
+def _fleet(words: list[str]) -> Command | ParseError:
+    flags, positional = _split_flags(Verb.FLEET, words)
+    if isinstance(flags, ParseError):
+        return flags
+    sub = positional[0].lower() if positional else ""
+    if sub not in FLEET_SUBCOMMANDS:
+        return ParseError(f"`fleet {_echo(sub)}` is not something the bot does yet: "
+                          "`fleet plan` shows what a fleet upgrade would do, ring by ring."
+                          if sub else "`fleet` needs `plan` and a fleet's name.",
+                          usage(Verb.FLEET))
+    if len(positional) != 2:
+        return ParseError("`fleet plan` needs one fleet name.", usage(Verb.FLEET))
+    to_rev = _revision(Verb.FLEET, flags.get("--to"))
+    if isinstance(to_rev, ParseError):
+        return to_rev
+    return Command(Verb.FLEET, to_rev=to_rev, fleet=positional[1])
 
 
 def _split_flags(verb: Verb, words: list[str]) -> tuple[dict[str, str] | ParseError, list[str]]:

@@ -22,6 +22,7 @@ class StepKind(StrEnum):
     SOAK = "soak"
     GATE = "gate"
     TRAFFIC = "traffic"  # a baseline or an observation of the traffic gates
+    WINDOW = "window"  # waiting for the change window
     CLEAN_UP = "clean_up"
     TRANSITION = "transition"
     RETRY = "retry"
@@ -55,6 +56,8 @@ class AuditKind(StrEnum):
     RESTART_WAVE = "restart_wave"
     TRAFFIC_VERDICT = "traffic_verdict"  # detail: gate, wave, of, verdict (Verdict.to_json())
     TRAFFIC_OVERRIDDEN = "traffic_overridden"  # detail: gate, reason, outcome (a person's)
+    WINDOW_WAIT = "window_wait"  # detail: what, opens_at, freeze, windows
+    WINDOW_OVERRIDDEN = "window_overridden"  # a rollback now, outside a window: detail: reason
     NOTE = "note"  # anything else worth keeping
 
 

@@ -15,9 +15,15 @@ from bot.upgrade.errors import GiveUp, MeshUpgradeError, RetryLater
 from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.phases import Event
 from bot.upgrade.records import Run
-from bot.workflow.steps import RETRY_PATIENCE, Ctx, OperationFailed, StepResult, Wait
+from bot.workflow.steps import (
+    AUTO_RETRY_KEY,
+    RETRY_PATIENCE,
+    Ctx,
+    OperationFailed,
+    StepResult,
+    Wait,
+)
 
-AUTO_RETRY_KEY = "auto_retry_at"  # run-wide step state: when the bot tries a paused step again
 AUTO_RETRY_FIRST = 60.0  # seconds
 AUTO_RETRY_MOST = 900.0
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bot.schedule.maintenance import MaintenanceConfig
 from bot.traffic.signals import Signals, Window, WorkloadKey
 from bot.upgrade.cluster_facts import (
     Census,
@@ -27,7 +28,14 @@ from bot.upgrade.cluster_facts import (
     WaveReport,
     WorkloadRef,
 )
-from bot.upgrade.mesh_facts import MeshState, Observed, Operation, OperationStatus, UpgradeOptions
+from bot.upgrade.mesh_facts import (
+    MeshState,
+    Observed,
+    Operation,
+    OperationStatus,
+    RevisionProfile,
+    UpgradeOptions,
+)
 from bot.upgrade.plan import Observation
 
 
@@ -41,11 +49,19 @@ class MeshPort(Protocol):
 
     def available_upgrades(self) -> UpgradeOptions: ...
 
+    def revision_profiles(self, location: str | None = None) -> list[RevisionProfile]:
+        """Every revision AKS offers in the location, with the Kubernetes it supports."""
+        ...
+
     def begin_set_revisions(self, target: tuple[str, ...]) -> Operation: ...
 
     def operation_status(self, op: Operation | str) -> OperationStatus: ...
 
     def observe(self, target: tuple[str, ...]) -> Observed: ...
+
+    def maintenance(self) -> tuple[MaintenanceConfig, ...]:
+        """The cluster's AKS planned-maintenance configurations."""
+        ...
 
 
 class ClusterPort(Protocol):

@@ -64,7 +64,7 @@ from bot.workflow.patch import patch_plan, patch_planned, patch_restarting, patc
 from bot.workflow.pauses import auto_retry_in, fail, pause, retry_later, stepped
 from bot.workflow.ports import Adapters, observe
 from bot.workflow.reads import ClusterReads
-from bot.workflow.steps import Ctx, OperationFailed, StepResult, Wait
+from bot.workflow.steps import AUTO_RETRY_KEY, Ctx, OperationFailed, StepResult, Wait
 from bot.workflow.traffic import (
     complete_blockers,
     live_traffic,
@@ -72,6 +72,8 @@ from bot.workflow.traffic import (
     record_override,
     refuse_unless_overridden,
 )
+from bot.workflow.windows import OVERRIDE as WINDOW_OVERRIDE
+from bot.workflow.windows import maintenance_notes
 
 Connect = Callable[[str], Adapters]
 Step = Callable[[Ctx], StepResult]
@@ -120,6 +122,9 @@ class Workflow:
         kubernetes = a.mesh.mesh_state().kubernetes_version  # decides the sidecar mode
         plan = make_plan(self.settings(cluster, use_tags), options, observe(a.cluster), to,
                          kubernetes)
+        warned = maintenance_notes(a.mesh, self.config.cluster(cluster),
+                                   self.now())
+        plan = replace(plan, notes=(*plan.notes, *warned))
         if denied := a.cluster.forbidden_tag_changes(needed_changes(plan.tag_plans)):
             raise GiveUp(f"This upgrade must change revision tags the bot may not touch on "
                          f"{cluster}: {'; '.join(denied)}.",
@@ -262,23 +267,55 @@ class Workflow:
         run = self.store.active_run(cluster)
         if run is None:
             raise GiveUp(f"{cluster} has no active run.", "There is nothing to override.")
-        why = override_reason(reason, cluster)
+        why = override_reason(reason, cluster, "override")
         with self._locks(run.id):
             run = self.store.get_run(run.id)
             held = record_override(self.store, run, user, why, self.now(), dry_run=True)
             action = Action(held["action"])
-            policy = self.config.cluster(cluster).approval_policy(action)
-            decision = judge(self.store, policy, run, action, user, groups, self.now())
-            if decision is not None and not decision.record and \
-                    decision.verdict is not Verdict.SATISFIED:
-                self._refused(run, action, user, decision.verdict.value, decision.message)
-                return ApprovalResult(Outcome.REFUSED, run, decision)
+            if refused := self._not_an_approver(run, action, user, groups):
+                return refused
             record_override(self.store, run, user, why, self.now())
             self.record(run, NewAuditEntry(user, AuditKind.TRAFFIC_OVERRIDDEN,
                                            f"overrode the traffic gate of {held['label']}",
                                            {"gate": held["gate"], "label": held["label"],
                                             "reason": why, "outcome": held["outcome"]}))
         return self.decide(run.id, action, user, run.version, groups)
+
+    def rollback_now(self, cluster: str, user: str, reason: str,
+                     groups: frozenset[str] | None = None) -> ApprovalResult:
+        """Roll back outside the change window: `user` (counted by rollback's policy) gives
+        `reason`, audited; it is their approval of the rollback, or, when the run already rolls
+        back and waits for a window, lets it go on now."""
+        run = self.store.active_run(cluster)
+        if run is None:
+            raise GiveUp(f"{cluster} has no active run to roll back.", "Nothing to do.")
+        why = override_reason(reason, cluster, "rollback-now")
+        with self._locks(run.id):
+            run = self.store.get_run(run.id)
+            if run.phase is not Phase.ROLLING_BACK:
+                self._allowed(run, Action.ROLLBACK)
+            if refused := self._not_an_approver(run, Action.ROLLBACK, user, groups):
+                return refused
+            self.store.put_step(run.id, WINDOW_OVERRIDE, {"by": user, "reason": why,
+                                                          "at": self.now().isoformat()})
+            self.record(run, NewAuditEntry(user, AuditKind.WINDOW_OVERRIDDEN,
+                                           "rollback now, outside the change window",
+                                           {"reason": why, "phase": run.phase.value}))
+        if run.phase is Phase.ROLLING_BACK:  # it waited for the window: it goes on now
+            self.store.release_step(run.id, AUTO_RETRY_KEY)
+            return ApprovalResult(Outcome.APPLIED,
+                                  self.store.set_pause(run.id, run.version, None, None))
+        return self.decide(run.id, Action.ROLLBACK, user, run.version, groups)
+
+    def _not_an_approver(self, run: Run, action: Action, user: str,
+                         groups: frozenset[str] | None) -> ApprovalResult | None:
+        """None when `action`'s policy counts `user` now; else the refusal, in the audit."""
+        policy = self.config.cluster(run.cluster).approval_policy(action)
+        decision = judge(self.store, policy, run, action, user, groups, self.now())
+        if decision is None or decision.record or decision.verdict is Verdict.SATISFIED:
+            return None
+        self._refused(run, action, user, decision.verdict.value, decision.message)
+        return ApprovalResult(Outcome.REFUSED, run, decision)
 
     def resume(self, run_id: int, user: str, run_version: int) -> Run:
         """Clear a pause after a person fixed its cause; the step is tried again."""
@@ -317,8 +354,11 @@ class Workflow:
         report = take_check(CheckSubject.of(run), a, self.run_settings(run))
         traffic = live_traffic(self.store, run, a.traffic, self.config.cluster(run.cluster),
                                self.now())
-        return replace(report, traffic=traffic, complete_blockers=(
-            *report.complete_blockers, *complete_blockers(self.store, run)))
+        warned = maintenance_notes(a.mesh, self.config.cluster(run.cluster),
+                                   self.now(), start=self.now())
+        return replace(report, traffic=traffic, notes=(*report.notes, *warned),
+                       complete_blockers=(*report.complete_blockers,
+                                          *complete_blockers(self.store, run)))
 
     # --- driving a run ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
@@ -19,17 +19,19 @@ from bot.store.repository import Store
 from bot.upgrade.errors import GiveUp, RetryLater
 from bot.upgrade.kinds import AuditKind, StepKind
 from bot.upgrade.mesh_facts import Operation, OpState, Progress
-from bot.upgrade.phases import Event, next_phase
+from bot.upgrade.phases import Event, Phase, next_phase
 from bot.upgrade.plan import Observation, Plan, Settings, Waves, parse_ref, ref_text
 from bot.upgrade.records import NewAuditEntry, Run
 from bot.workflow.events import EventSink, audited, gate_verdict, ignore
 from bot.workflow.ports import ClusterPort, MeshPort, TrafficPort, observe
+from bot.workflow.windows import closed
 
 OPERATION_POLL_SECONDS = 5.0  # how soon to look at a running ARM operation again
 # How long a step keeps trying before the run waits for a person:
 RETRY_PATIENCE = 30  # consecutive RetryLater in one phase (API errors, throttling)
 RECHECK_PATIENCE = 20  # looks at a gate while replaced pods may still be terminating
 RECHECK_SECONDS = 3.0
+AUTO_RETRY_KEY = "auto_retry_at"  # run-wide step state: when the bot tries a paused step again
 
 
 class Wait(StrEnum):
@@ -139,7 +141,8 @@ def arm_change(ctx: Ctx, name: str, target: tuple[str, ...]) -> StepResult | Non
         return None
     if rec is None or (rec["token"] is None and not rec.get("sent")
                        and ctx.mesh.observe(target).progress is Progress.NOT_SENT):
-        return _send(ctx, name, target)
+        return in_window(ctx, _ARM_STEPS.get(ctx.run.phase, "the ARM change")) or \
+            _send(ctx, name, target)
     status = ctx.mesh.operation_status(Operation(tuple(rec["target"]), rec["token"]))
     if status.state is OpState.IN_PROGRESS:
         return ctx.result(StepKind.ARM_POLL,
@@ -170,6 +173,32 @@ def _send(ctx: Ctx, name: str, target: tuple[str, ...]) -> StepResult:
     return ctx.result(StepKind.ARM_PUT, op.note or f"asked ARM for {', '.join(target)}",
                       Wait.OPERATION,
                       OPERATION_POLL_SECONDS)
+
+
+_ARM_STEPS = {Phase.STARTING: "the start (ARM adds the new control plane)",
+              Phase.COMPLETING: "Complete (ARM removes the old control plane)",
+              Phase.ROLLING_BACK: "the rollback's ARM change"}
+
+
+def in_window(ctx: Ctx, what: str) -> StepResult | None:
+    """None when `what` may disturb traffic now. Else the run waits for the change window as
+    a pause the bot ends by itself (so Cancel, Roll back and rollback-now stay possible), said
+    once in the thread per step."""
+    wait = closed(ctx.store, ctx.run, ctx.config, ctx.now(), what)
+    if wait is None:
+        return None
+    if ctx.store.claim_step(ctx.run.id, ctx.key(f"window.{what}"), wait.to_json()) \
+            and ctx.config.change_windows is not None:
+        ctx.audit(AuditKind.WINDOW_WAIT, wait.text(),
+                  {**wait.to_json(), "windows": ctx.config.change_windows.windows().describe()})
+    retry_at = ctx.now() + timedelta(seconds=wait.delay)
+    ctx.store.put_step(ctx.run.id, AUTO_RETRY_KEY, retry_at.isoformat())
+    run = ctx.store.get_run(ctx.run.id)
+    ctx.store.set_pause(run.id, run.version, wait.text()[0].upper() + wait.text()[1:] + ".",
+                        "The bot goes on by itself when the window opens. To roll back before "
+                        f"then: `/mesh-upgrade rollback-now {run.cluster} <reason>`; Cancel "
+                        "(where the card offers it) gives the cluster back as it is.")
+    return ctx.result(StepKind.WINDOW, wait.text(), Wait.TIME, wait.delay)
 
 
 def approvers_of(ctx: Ctx) -> list[str]:
@@ -217,6 +246,8 @@ def run_waves(ctx: Ctx, compute: Callable[[], Waves], gate: WaveGate | None = No
                 return waiting
             continue
         if rec is None:  # workloads and restart id recorded before the first patch
+            if waiting := in_window(ctx, f"wave {i + 1} of {len(waves)}"):
+                return waiting
             extra = gate.before(wave) if gate is not None else {}
             rec = ctx.claim(f"wave.{i}", {"workloads": wave,
                                           "restart_id": new_restart_id(ctx.now()), **extra})

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.config.settings import ClusterConfig, OnBreach, TrafficConfig
+from bot.config.gates import OnBreach, TrafficConfig
+from bot.config.settings import ClusterConfig
 from bot.store.repository import Store
 from bot.traffic.signals import (
     Signals,
@@ -214,14 +215,18 @@ def record_override(store: Store, run: Run, user: str, reason: str, now: datetim
     return held
 
 
-def override_reason(reason: str, cluster: str) -> str:
-    """The reason as it is audited; a clear refusal when there is none worth the name."""
+def override_reason(reason: str, cluster: str, verb: str) -> str:
+    """The reason a person gives to go past a gate or a window, as it is audited; a clear
+    refusal when there is none worth the name."""
     text = " ".join(reason.split())
     if len(text) < MIN_REASON:
-        raise GiveUp("An override of a traffic gate needs a reason, in a few words.",
-                     f"For example: `/mesh-upgrade override {cluster} 5xx are from a batch "
-                     "client we retire today`.")
+        raise GiveUp(f"`{verb}` needs a reason, in a few words.",
+                     f"For example: `/mesh-upgrade {verb} {cluster} {_EXAMPLES[verb]}`.")
     return text[:MAX_REASON]
+
+
+_EXAMPLES = {"override": "5xx are from a batch client we retire today",
+             "rollback-now": "checkout fails for 20 % of users since the roll"}
 
 
 def complete_blockers(store: Store, run: Run) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ cluster (kubelogin user kubeconfig, admin credential refused: meshsim/arm/creden
 
 Served (paths case-insensitive, any api-version): managedClusters GET/PUT, `meshUpgradeProfiles`
 and `/istio`, `locations/{loc}/meshRevisionProfiles` and `/istio`, POST `listClusterUserCredential`
-and `listClusterAdminCredential`, and `locations/{loc}/operations/{id}` (the absolute
+and `listClusterAdminCredential`, `maintenanceConfigurations` (list; GET/PUT/DELETE one:
+meshsim/arm/maintenance.py), and `locations/{loc}/operations/{id}` (the absolute
 `Azure-AsyncOperation` URL a PUT returns). `{cluster}/providers/Microsoft.Authorization/
 permissions` answers the caller's permissions from the tenant's role assignments
 (`arm.entra.assignments`; the bot holds `BOT_ARM_ROLES` on each cluster it adds); ARM does not
@@ -32,7 +33,8 @@ and so are complete/rollback moves from the failed goal.
 Python: `calls(method=None, path_contains=None)`, `clear_calls()`,
 `fail_next_operation(code, message)`, `patch_release(revision, version)`,
 `cluster_state(sub, rg, name)`, `change_cluster(sub, rg, name, tags=, pool_counts=,
-after_next_get=)`, `faults` (meshsim.faults rules).
+after_next_get=)`, `set_maintenance(sub, rg, name, config, properties | None)`, `faults`
+(meshsim.faults rules).
 
 Optimistic concurrency as AKS does it (use-etags.md): the cluster and each agent pool carry an
 `eTag` in the body (no ETag header); every cluster-level write renews them, and a PUT whose

@@ -105,6 +105,8 @@ class Cluster:
     operation_id: str | None = None  # the running operation, if any
     entra: EntraProfile | None = None  # Entra ID integration (meshsim/arm/credentials.py)
     oidc_issuer_url: str | None = None  # the OIDC issuer workload identity trusts
+    # Planned-maintenance configurations by name, as ARM serves them (meshsim/arm/maintenance.py).
+    maintenance: dict[str, JSON] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str]:

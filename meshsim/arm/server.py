@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshsim.arm import bodies, credentials
+from meshsim.arm import bodies, credentials, maintenance
 from meshsim.arm.auth import check_token
 from meshsim.arm.authorization import permissions_body, permissions_scope
 from meshsim.arm.provider import ResourceProvider
@@ -31,6 +31,7 @@ _CLUSTER = (
     r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)"
 )
+_MAINTENANCE = _CLUSTER + r"/maintenanceconfigurations/(?P<config>[^/]+)"
 _LOCATION = (
     r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.containerservice/locations/(?P<loc>[^/]+)"
 )
@@ -102,6 +103,25 @@ async def list_admin_credential(rp: ResourceProvider, _: web.Request, m: Match) 
     return _json(credentials.admin_credentials(rp.cluster(m["sub"], m["rg"], m["name"])))
 
 
+async def list_maintenance(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    return _json(maintenance.listing(rp.cluster(m["sub"], m["rg"], m["name"])))
+
+
+async def get_maintenance(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    return _json(maintenance.get(rp.cluster(m["sub"], m["rg"], m["name"]), m["config"]))
+
+
+async def put_maintenance(rp: ResourceProvider, request: web.Request, m: Match) -> web.Response:
+    c = rp.cluster(m["sub"], m["rg"], m["name"])
+    body, created = maintenance.put(c, m["config"], await _body(request), rp.clock.now())
+    return _json(body, 201 if created else 200)
+
+
+async def delete_maintenance(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
+    deleted = maintenance.delete(rp.cluster(m["sub"], m["rg"], m["name"]), m["config"])
+    return web.Response(status=200 if deleted else 204)
+
+
 async def get_operation(rp: ResourceProvider, _: web.Request, m: Match) -> web.Response:
     op = rp.operations.get(m["op"])
     if op is None or op.subscription_id.lower() != m["sub"].lower():
@@ -118,6 +138,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", _CLUSTER + r"/meshupgradeprofiles/(?P<mode>[^/]+)", get_upgrade_profile),
         ("POST", _CLUSTER + "/listclusterusercredential", list_user_credential),
         ("POST", _CLUSTER + "/listclusteradmincredential", list_admin_credential),
+        ("GET", _CLUSTER + "/maintenanceconfigurations", list_maintenance),
+        ("GET", _MAINTENANCE, get_maintenance),
+        ("PUT", _MAINTENANCE, put_maintenance),
+        ("DELETE", _MAINTENANCE, delete_maintenance),
         ("GET", _LOCATION + "/meshrevisionprofiles", list_revision_profiles),
         ("GET", _LOCATION + r"/meshrevisionprofiles/(?P<mode>[^/]+)", get_revision_profile),
         ("GET", _LOCATION + r"/operations/(?P<op>[^/]+)", get_operation),

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshsim.arm import control, server
+from meshsim.arm import control, maintenance, server
 from meshsim.arm.calls import ArmCall, CallLog
 from meshsim.arm.changes import ClusterChange
 from meshsim.arm.credentials import EntraProfile
@@ -174,3 +174,15 @@ class ArmSim:
         change = ClusterChange(dict(tags or {}), dict(pool_counts or {}))
         c = self.rp.cluster(subscription_id, resource_group, name)
         self.rp.change(c, change, after_next_get=after_next_get)
+
+    def set_maintenance(self, subscription_id: str, resource_group: str, cluster: str,
+                        name: str, properties: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """Set (or, with None, delete) a planned-maintenance configuration as a PUT would
+        (`az aks maintenanceconfiguration add`); the stored resource. Raises `RpError` (400)
+        for a name or window ARM would refuse."""
+        c = self.rp.cluster(subscription_id, resource_group, cluster)
+        if properties is None:
+            maintenance.delete(c, name)
+            return None
+        body, _ = maintenance.put(c, name, {"properties": dict(properties)}, self.clock.now())
+        return body

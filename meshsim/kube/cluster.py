@@ -65,7 +65,8 @@ class KubeSim:
         from meshsim.kube.server import make_app
 
         self.start_controllers(simloop)
-        app = make_app(self.store, self.faults, self.request_log, auth=auth)
+        app = make_app(self.store, self.faults, self.request_log, auth=auth,
+                       kubernetes_version=lambda: self.kubernetes_version)
         extra_routes(app, self)
         self.scheme = "http" if ssl_context is None else "https"
         self.port = simloop.serve(app, port, ssl_context=ssl_context)

@@ -24,9 +24,11 @@ def server_minor() -> int:
     return int(GIT_VERSION.lstrip("v").split(".")[1])
 
 
-def version() -> Obj:
-    major, minor, _ = GIT_VERSION.lstrip("v").split(".")
-    return {"major": major, "minor": minor, "gitVersion": GIT_VERSION,
+def version(kubernetes_version: str = GIT_VERSION) -> Obj:
+    """/version of a cluster on `kubernetes_version` (`1.27.100` or `v1.27.100`)."""
+    git_version = "v" + kubernetes_version.lstrip("v")
+    major, minor, _ = git_version.lstrip("v").split(".")
+    return {"major": major, "minor": minor, "gitVersion": git_version,
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
             "buildDate": "2024-10-22T00:00:00Z", "goVersion": "go1.22.8", "compiler": "gc",
             "platform": "linux/amd64"}

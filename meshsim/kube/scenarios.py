@@ -7,6 +7,7 @@ the cluster starts steady: all pods Running and Ready.
   an `istio-injection=enabled` namespace (ignored by the add-on) and kube-system.
 - `large`: 20,000 pods in 2,000 namespaces on two revisions, a tag and two patch versions.
 - `brownfield`: a production cluster as years of people leave it (see `brownfield`).
+- `small`: one cluster of a fleet, five pods in two namespaces, so that fifty start quickly.
 """
 
 from __future__ import annotations
@@ -140,6 +141,22 @@ def bookinfo(sim: KubeSim) -> None:
         sim.create(daemonset("monitoring", "log-agent", "cr.fluentbit.io/fluent/fluent-bit:3.1.9"))
         namespace(sim, "legacy", {"istio-injection": "enabled"})
         sim.create(deployment("legacy", "legacy-app", "contoso.azurecr.io/legacy:0.9.3", 1))
+
+
+# A fleet's small cluster: namespace -> its deployments and their replicas.
+SMALL_APPS = {"shop": (("cart", 2), ("checkout", 2)), "web": (("storefront", 1),)}
+
+
+def small(sim: KubeSim, revision: str) -> None:
+    """One cluster of a fleet on `revision` (external ingress only): `shop` and `web` on its
+    revision label, five pods in all; steady when this returns."""
+    with sim.settled():
+        namespace(sim, "default")
+        sim.set_revisions([revision], ("external",))
+        for ns, apps in SMALL_APPS.items():
+            namespace(sim, ns, {REV: revision})
+            for name, replicas in apps:
+                sim.create(deployment(ns, name, f"contoso.azurecr.io/{name}:1.0.0", replicas))
 
 
 LARGE_NAMESPACES, LARGE_PODS_PER_NS = 2000, 10

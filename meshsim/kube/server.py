@@ -40,12 +40,13 @@ SHAPES = {"collection": {"list", "watch", "create", "deletecollection"},
 
 
 def make_app(store: Store, faults: Faults, request_log: RequestLog | None = None,
-             authorizer: Authorizer | None = None, auth: ClusterAuth | None = None
-             ) -> web.Application:
+             authorizer: Authorizer | None = None, auth: ClusterAuth | None = None,
+             kubernetes_version: Callable[[], str] | None = None) -> web.Application:
     """The API server app; `authorizer(attrs)` (default: allow all) decides every resource
     request (403 Forbidden when False) and answers SelfSubjectAccessReviews. With `auth` (an
     Entra ID cluster), every request but the control API's is authenticated first (401) and
-    authorized as its user (meshsim/kube/auth.py)."""
+    authorized as its user (meshsim/kube/auth.py). /version answers `kubernetes_version()`
+    (default: discovery.GIT_VERSION), so it follows a cluster upgrade."""
     requests = request_log if request_log is not None else RequestLog()
     middlewares = [_record_middleware(requests), fault_middleware(faults, status_body),
                    _status_middleware]
@@ -58,8 +59,9 @@ def make_app(store: Store, faults: Faults, request_log: RequestLog | None = None
     api = KubeAPI(store, authorizer, auth)
     for path in ("/healthz", "/readyz", "/livez"):
         app.router.add_get(path, _ok)
-    app.router.add_get("/version", _version)
-    app.router.add_get("/version/", _version)  # the Python client's VersionApi asks this one
+    answer = _version(kubernetes_version or (lambda: discovery.GIT_VERSION))
+    app.router.add_get("/version", answer)
+    app.router.add_get("/version/", answer)  # the Python client's VersionApi asks this one
     app.router.add_get("/openapi/v3", api.openapi)
     app.router.add_get("/openapi/v3/{prefix:.+}", api.openapi)
     for prefix in ("/api", "/apis"):
@@ -198,8 +200,10 @@ async def _ok(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _version(_: web.Request) -> web.Response:
-    return json_response(orjson.dumps(discovery.version()))
+def _version(kubernetes_version: Callable[[], str]) -> Handler:
+    async def handle(_: web.Request) -> web.Response:
+        return json_response(orjson.dumps(discovery.version(kubernetes_version())))
+    return handle
 
 
 def _auth_middleware(auth: ClusterAuth) -> Middleware:

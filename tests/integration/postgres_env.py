@@ -8,12 +8,14 @@ instead of skipping them. Locally, `make postgres` starts it and `make test` pas
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.exc import ProgrammingError
 
 ENV_URL = "MESH_UPGRADE_TEST_POSTGRES_URL"
 ENV_REQUIRE = "MESH_UPGRADE_REQUIRE_POSTGRES"
@@ -41,9 +43,22 @@ def fresh_database() -> Iterator[str]:
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop(admin, name)
         admin.dispose()
+
+
+def _drop(admin: Engine, name: str, tries: int = 5) -> None:
+    """DROP ... WITH (FORCE) ends our own sessions, but a non-superuser cannot end an autovacuum
+    worker that happens to be in the new database: then wait for it and try again."""
+    for attempt in range(tries):
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except ProgrammingError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

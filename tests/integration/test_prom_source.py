@@ -15,7 +15,8 @@ import pytest
 import trustme
 
 from bot.azure.connect import ArmEndpoint
-from bot.config.settings import ClusterConfig, MetricsSourceConfig, SourceKind
+from bot.config.gates import MetricsSourceConfig, SourceKind
+from bot.config.settings import ClusterConfig
 from bot.prom.source import PrometheusTraffic, connect_traffic
 from bot.runtime.doctor_traffic import check_traffic
 from bot.traffic.signals import Window, WorkloadKey

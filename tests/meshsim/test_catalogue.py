@@ -20,7 +20,7 @@ def test_seed_day_is_when_the_seed_scenarios_upgrade_story_held() -> None:
     assert catalogue.day == SEED_DAY
     assert supported(SEED_DAY) == ["asm-1-22", "asm-1-23", "asm-1-24"]
     assert catalogue.ordered()[-1].name == "asm-1-24"  # asm-1-25 reached AKS in May 2025
-    legacy = catalogue.revisions["asm-1-21"]  # fleet's aks-legacy: out of support since Oct 2024
+    legacy = catalogue.revisions["asm-1-21"]  # out of support since Oct 2024
     assert not legacy.supported and catalogue.compatible("asm-1-21", "1.29.9")
     assert catalogue.revisions["asm-1-22"].upgrades == ("asm-1-23", "asm-1-24")
     assert catalogue.compatible("asm-1-22", "1.30.6") and catalogue.compatible("asm-1-23", "1.31.4")

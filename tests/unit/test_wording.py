@@ -109,6 +109,11 @@ ROLLBACK_RUN = [
       "source": "Prometheus at http://prom:9090", "on_breach": "propose", "held": True}),
     ("U0BOB", AuditKind.TRAFFIC_OVERRIDDEN, "traffic overridden",
      {"gate": "wave", "label": "wave 2 of 5", "reason": "known flaky", "outcome": "unavailable"}),
+    ("bot", AuditKind.WINDOW_WAIT, "waiting for the change window",
+     {"what": "wave 3 of 5", "opens_at": "2026-12-07T08:00:00+00:00", "freeze": "",
+      "windows": "Mon, Tue 09:00 for 6 h (Europe/Berlin)"}),
+    ("U0BOB", AuditKind.WINDOW_OVERRIDDEN, "rollback now",
+     {"reason": "checkout is failing", "phase": "rolling"}),
 ]
 PATCH_RUN = [
     ("U0ALICE", AuditKind.RUN_REQUESTED, "requested patch run", {"plan": {}}),

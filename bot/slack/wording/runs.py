@@ -313,6 +313,23 @@ _PHASE_SENTENCES: Mapping[Phase | None, PhaseSentence] = MappingProxyType({
 })
 
 
+def _window_wait(e: AuditEntry, s: Subject) -> Said:
+    d = detail_of(e)
+    opens = _parse_time(d.get("opens_at")) if d.get("opens_at") else None
+    frozen = f" (frozen: {human(d['freeze'])})" if d.get("freeze") else ""
+    when = f"it opens {slack_date(opens)}" if opens else \
+        "no window opens within a year, so check the cluster's change windows"
+    return Said(f":clock3: Waiting for the change window to run {human(d.get('what', 'a step'))}"
+                f"{frozen}: {when}. Plans, checks and approvals go on meanwhile.",
+                (f"change windows: {human(d['windows'])}",) if d.get("windows") else ())
+
+
+def _window_overridden(e: AuditEntry, s: Subject) -> Said:
+    reason = human(detail_of(e).get("reason") or "no reason given")
+    return Said(f":rewind: {person(e.actor)} chose to roll back now, outside the change "
+                f"window: “{reason}”")
+
+
 def _parse_time(value: Any) -> datetime | None:
     try:
         at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
@@ -334,4 +351,5 @@ _SAYERS: Mapping[AuditKind, Sayer] = MappingProxyType({
     AuditKind.RESTART_WAVE: _restart_wave, AuditKind.NOTE: _note,
     AuditKind.TRAFFIC_VERDICT: say_traffic_verdict,
     AuditKind.TRAFFIC_OVERRIDDEN: say_traffic_overridden,
+    AuditKind.WINDOW_WAIT: _window_wait, AuditKind.WINDOW_OVERRIDDEN: _window_overridden,
 })
