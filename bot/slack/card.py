@@ -172,6 +172,10 @@ def traffic_text(line: TrafficLine, cluster: str) -> str:
     if line.holds is Action.COMPLETE:
         return (f"{icon} *Traffic:* Complete is held: the traffic {when_} did not pass "
                 f"({judged}).\nRoll back, or accept it with {override_command(cluster)}.")
+    if line.holds is not None and line.outcome == "unavailable":
+        return (f"{icon} *Traffic:* further waves are held {when_}: the metrics source did "
+                f"not answer.\nContinue… reads it again; or roll back, or go on without a "
+                f"verdict with {override_command(cluster)}.")
     if line.holds is not None:
         return (f"{icon} *Traffic:* further waves are held {when_} ({judged}).\n"
                 f"Roll back, or go on with {override_command(cluster)}.")

@@ -159,7 +159,8 @@ def check_view(cluster: str, revisions: tuple[str, str], report: CheckReport) ->
                      tuple(plane_status(p) for p in report.planes),
                      tuple(HpaView(h.component, _side(h.stable), _side(h.canary))
                            for h in report.hpas),
-                     {r: dict(m) for r, m in report.census.modes.items()}, report.notes,
+                     {r: dict(m) for r, m in report.census.modes.items()},
+                     (*report.maintenance, *report.notes),
                      _traffic(report))
 
 
@@ -169,10 +170,11 @@ def _traffic(report: CheckReport) -> TrafficView | None:
 
 
 def card_notes(report: CheckReport, run: Run) -> tuple[str, ...]:
-    """The card's "needs a person" lines after a check: running Job pods the run cannot move,
-    unhealthy workloads without a sidecar, finished pods still annotated."""
+    """The card's "needs a person" lines after a check: AKS planned maintenance within the
+    run, running Job pods the run cannot move, unhealthy workloads without a sidecar,
+    finished pods still annotated."""
     jobs, finished = census_notes(report.census, run)
-    return (*jobs, *not_blocking(report.verdict.not_blocking), *finished)
+    return (*report.maintenance, *jobs, *not_blocking(report.verdict.not_blocking), *finished)
 
 
 def census_notes(census: Census, run: Run) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -69,6 +69,7 @@ class CheckReport:
     verdict: HealthVerdict  # which unhealthy workloads block
     notes: tuple[str, ...]  # finished pods still annotated: reported, never blocking
     traffic: TrafficCheck | None = None  # None: no traffic gates, or nothing moved yet
+    maintenance: tuple[str, ...] = ()  # AKS planned maintenance within the run's likely time
 
     @property
     def complete_enabled(self) -> bool:

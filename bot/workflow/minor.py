@@ -25,7 +25,16 @@ from bot.upgrade.plan import (
 )
 from bot.upgrade.readiness import canary_gaps, removal_gaps
 from bot.upgrade.tag_plan import KeptTag
-from bot.workflow.steps import Ctx, Paused, StepResult, Wait, WaveGate, arm_change, run_waves
+from bot.workflow.steps import (
+    Ctx,
+    OperationFailed,
+    Paused,
+    StepResult,
+    Wait,
+    WaveGate,
+    arm_change,
+    run_waves,
+)
 from bot.workflow.traffic import HOLD, TrafficGate, soak_verdict
 
 
@@ -223,7 +232,15 @@ def completing(ctx: Ctx) -> StepResult:
             ctx.gate("complete", "refused", refused.message)
             raise Paused(refused.message, refused.hint) from None
         ctx.gate("complete", "passed")
-    done = arm_change(ctx, "put", (new,))
+    try:
+        done = arm_change(ctx, "put", (new,))
+    except OperationFailed as failed:
+        # ARM's goal is already [new]: a rollback PUT [old] would be refused, but the complete
+        # may be sent again. So the run stays here, paused, and Retry now sends it anew.
+        ctx.store.release_step(ctx.run.id, ctx.key("put"))
+        raise Paused(failed.message, "Retry now sends the complete again (ARM accepts it "
+                     "after a failure); look at the cluster first (az aks show). Cancel "
+                     "leaves it as it is.") from None
     if done is not None:
         return done
     return _clean_up(ctx, removed=old) or _await_removal(ctx, kept=new, removed=old) or \

@@ -356,7 +356,7 @@ class Workflow:
                                self.now())
         warned = maintenance_notes(a.mesh, self.config.cluster(run.cluster),
                                    self.now(), start=self.now())
-        return replace(report, traffic=traffic, notes=(*report.notes, *warned),
+        return replace(report, traffic=traffic, maintenance=warned,
                        complete_blockers=(*report.complete_blockers,
                                           *complete_blockers(self.store, run)))
 

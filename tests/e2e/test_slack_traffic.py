@@ -210,3 +210,4 @@ def test_a_metrics_source_that_stops_answering_is_no_verdict_and_holds_the_run(
         said = _reply(h, "No verdict on the traffic after wave 1", "not a pass")
         assert "Prometheus at http://127.0.0.1" in said
         assert _revisions(h, "default") == {OLD}  # no further wave
+        assert "Continue… reads it again" in texts(h.wait_card("metrics source did not answer"))

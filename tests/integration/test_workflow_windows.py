@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.schedule.windows import DAYS
+from bot.slack.views import card_notes
 from meshsim.sim import RESOURCE_GROUP, SUBSCRIPTION
 from tests.integration.conftest_workflow import CLUSTER, workflow_env
 
@@ -63,3 +64,15 @@ def test_maintenance_the_bot_may_not_read_is_a_note_and_the_plan_goes_on(
         [note] = [n for n in plan.notes if "maintenance" in n]
         assert note.startswith("Could not read the cluster's AKS planned-maintenance windows")
         assert plan.target == "asm-1-23"
+
+
+def test_a_check_during_a_run_names_maintenance_within_it_for_the_card(tmp_path: Path) -> None:
+    soon = (datetime.now(UTC) + timedelta(minutes=20)).replace(second=0, microsecond=0)
+    with workflow_env(tmp_path, soak_time="30m") as env:
+        env.sim.arm.set_maintenance(SUBSCRIPTION, RESOURCE_GROUP, CLUSTER,
+                                    "aksManagedAutoUpgradeSchedule", _weekly(soon))
+        run = env.start()
+        report = env.workflow.check(run.id)
+        [note] = report.maintenance
+        assert "(aksManagedAutoUpgradeSchedule)" in note and f"{soon:%H:%M}" in note
+        assert note in card_notes(report, run)
