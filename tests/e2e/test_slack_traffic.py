@@ -179,8 +179,16 @@ def test_azure_monitor_path_with_an_override_that_is_audited(tmp_path: Path) -> 
         assert override.detail["reason"] == "the 5xx come from a test client we retired"
         assert override.detail["outcome"] == "breached"
         assert "retired" in _thread(h)
+        # The same run completes through the workspace: every later wave and the soak pass.
+        h.wait_button("approve-complete", timeout=120)
+        verdicts = _verdicts(h)
+        assert [v["verdict"]["outcome"] for v in verdicts if v["gate"] == "wave"][1:] == \
+            ["passed"] * (WAVES - 1)
+        assert next(v for v in verdicts if v["gate"] == "soak")["verdict"]["outcome"] == "passed"
+        h.click(BOB, "approve-complete")
+        h.wait_phase(Phase.COMPLETED, timeout=90)
         front = h.sim.azure_monitor
-        assert front is not None and front.served >= 12 and front.refused == 0
+        assert front is not None and front.served >= 3 * (2 * WAVES + 1) and front.refused == 0
 
 
 def test_on_breach_rollback_rolls_back_by_itself_and_says_so(tmp_path: Path) -> None:
