@@ -67,6 +67,7 @@ from bot.workflow.reads import ClusterReads
 from bot.workflow.steps import AUTO_RETRY_KEY, Ctx, OperationFailed, StepResult, Wait
 from bot.workflow.traffic import (
     complete_blockers,
+    held_gate,
     live_traffic,
     override_reason,
     record_override,
@@ -270,11 +271,11 @@ class Workflow:
         why = override_reason(reason, cluster, "override")
         with self._locks(run.id):
             run = self.store.get_run(run.id)
-            held = record_override(self.store, run, user, why, self.now(), dry_run=True)
+            held = held_gate(self.store, run)
             action = Action(held["action"])
             if refused := self._not_an_approver(run, action, user, groups):
                 return refused
-            record_override(self.store, run, user, why, self.now())
+            record_override(self.store, run, held, user, why, self.now())
             self.record(run, NewAuditEntry(user, AuditKind.TRAFFIC_OVERRIDDEN,
                                            f"overrode the traffic gate of {held['label']}",
                                            {"gate": held["gate"], "label": held["label"],

@@ -8,7 +8,7 @@ the bot starts the data-plane rollback itself. "No verdict" (too little traffic)
 as a pass: a wave of only quiet workloads goes on, but the soak must pass, or be overridden.
 
 Step state, run-wide (the card reads it): HOLD while a gate holds the run, LAST the latest
-verdict, SOAK the soak's verdict, OVERRIDE the person's override of the gate HOLD names.
+verdict, OVERRIDE the person's override of the gate HOLD names.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from bot.workflow.checks import TrafficCheck
 from bot.workflow.ports import TrafficPort
 from bot.workflow.steps import Ctx, Paused, StepResult, Wait
 
-HOLD, LAST, SOAK, OVERRIDE = "traffic.hold", "traffic.last", "traffic.soak", "traffic.override"
+HOLD, LAST, OVERRIDE = "traffic.hold", "traffic.last", "traffic.override"
 # The soak is judged over the time since the last wave settled, but never less than this.
 MIN_SOAK_WINDOW = 5.0
 MIN_REASON, MAX_REASON = 8, 500  # characters of an override's reason
@@ -130,17 +130,16 @@ def soak_verdict(ctx: Ctx, entered: datetime) -> None:
     passed."""
     if ctx.traffic is None or ctx.config.traffic is None or ctx.get("traffic") is not None:
         return
-    baselines = moved_baselines(ctx.store.steps(ctx.run.id))
+    steps = ctx.store.steps(ctx.run.id)
+    baselines = moved_baselines(steps)
     if not baselines:
         return
-    config = ctx.config.traffic
-    settled = last_settled(ctx.store.steps(ctx.run.id)) or entered
-    seconds = max((ctx.now() - settled).total_seconds(), MIN_SOAK_WINDOW)
-    verdict = judge_moved(ctx.traffic, config, baselines, Window(ctx.now(), seconds))
-    at = ctx.now().isoformat()
+    config, now = ctx.config.traffic, ctx.now()
+    seconds = max((now - (last_settled(steps) or entered)).total_seconds(), MIN_SOAK_WINDOW)
+    verdict = judge_moved(ctx.traffic, config, baselines, Window(now, seconds))
+    at = now.isoformat()
     if not ctx.store.claim_step(ctx.run.id, ctx.key("traffic"), at):
         return
-    ctx.store.put_step(ctx.run.id, SOAK, {"verdict": verdict.to_json(), "at": at})
     held = not verdict.passed
     _announce(ctx, ctx.traffic, config, verdict, seconds, {"gate": "soak", "held": held})
     if held:
@@ -201,18 +200,20 @@ def refuse_unless_overridden(store: Store, run: Run, action: Action) -> None:
                       f"{held['summary']}.", override_hint(run.cluster))
 
 
-def record_override(store: Store, run: Run, user: str, reason: str, now: datetime,
-                    dry_run: bool = False) -> dict[str, Any]:
-    """`user`'s override of the gate that holds `run` (with `dry_run`, only whether there is
-    one); returns the hold it overrides."""
+def held_gate(store: Store, run: Run) -> dict[str, Any]:
+    """The gate that holds `run`, which an override would go past; refused when none does."""
     held = hold_of(store, run)
     if held is None:
         raise GiveUp(f"No traffic gate holds run {run.id} on {run.cluster}; there is "
                      "nothing to override.", "Use the buttons on the card.")
-    if not dry_run:
-        store.put_step(run.id, OVERRIDE, {"gate": held["gate"], "by": user, "reason": reason,
-                                          "at": now.isoformat()})
     return held
+
+
+def record_override(store: Store, run: Run, held: dict[str, Any], user: str, reason: str,
+                    now: datetime) -> None:
+    """`user`'s override of the gate `held` (the run's HOLD)."""
+    store.put_step(run.id, OVERRIDE, {"gate": held["gate"], "by": user, "reason": reason,
+                                      "at": now.isoformat()})
 
 
 def override_reason(reason: str, cluster: str, verb: str) -> str:
