@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
 def register(app: App, services: Services) -> None:
     """Every listener on `app` and every job route on the services' scheduler."""
-    from handlers import actions, commands, home, jobs
+    from handlers import actions, commands, fleet, home, jobs
 
     commands.register(app, services)
     actions.register(app, services)
+    fleet.register(app, services)
     home.register(app, services)
     jobs.register(services)

@@ -22,7 +22,6 @@ from bot.slack.blocks import (
 )
 from bot.slack.buttons import phase_label
 from bot.slack.command_text import Command, Verb, out_of_turn
-from bot.slack.fleets import fleet_plan_report
 from bot.slack.reporting import post_check
 from bot.slack.reports import (
     VersionsView,
@@ -39,7 +38,6 @@ from bot.upgrade.phases import Action, RunKind
 from bot.upgrade.plan import Plan
 from bot.upgrade.records import Run
 from bot.workflow.approvals import ApprovalResult, Outcome
-from bot.workflow.fleets import fleet_plan
 from handlers.actions import decide
 
 
@@ -241,12 +239,6 @@ def _reasoned(s: Services, who: Asker, result: ApprovalResult, applied: str) -> 
         why = result.decision.message if result.decision else f"the run is {result.run.phase}"
         text = f":no_entry: {why} Nothing was done."
     s.notifier.respond(who.response_url, text)
-
-
-def fleet(s: Services, cmd: Command, who: Asker) -> None:
-    """`fleet plan FLEET [--to]`: every cluster of every ring, and what the target means."""
-    plan = fleet_plan(s.config, s.workflow.adapters, cmd.fleet or "", cmd.to_rev)
-    answer(s, who, fleet_plan_report(plan))
 
 
 def cancel(s: Services, cmd: Command, who: Asker) -> None:

@@ -16,7 +16,7 @@ from bot.config.identity import replica_identity
 from bot.runtime.services import Services
 from bot.slack.blocks import render_help
 from bot.slack.command_text import Command, ParseError, Verb, parse
-from handlers import answers
+from handlers import answers, fleet
 from handlers.answers import Asker
 
 if TYPE_CHECKING:
@@ -32,11 +32,11 @@ WORK: dict[Verb, Work] = {
     Verb.TAGS: answers.tags, Verb.COMPLETE: answers.ask_action,
     Verb.ROLLBACK: answers.ask_action, Verb.CANCEL: answers.cancel, Verb.PATCH: answers.patch,
     Verb.HISTORY: answers.history, Verb.OVERRIDE: answers.override,
-    Verb.ROLLBACK_NOW: answers.rollback_now, Verb.FLEET: answers.fleet,
+    Verb.ROLLBACK_NOW: answers.rollback_now, Verb.FLEET: fleet.command,
 }
 # Commands that change something: recorded before the ack (bot/runtime/intents.py).
 _CHANGES = frozenset({Verb.START, Verb.PATCH, Verb.COMPLETE, Verb.ROLLBACK, Verb.CANCEL,
-                      Verb.OVERRIDE, Verb.ROLLBACK_NOW})
+                      Verb.OVERRIDE, Verb.ROLLBACK_NOW, Verb.FLEET})
 _SLOW = frozenset({Verb.VERSIONS, Verb.PLAN, Verb.START, Verb.CHECK, Verb.SIDECARS, Verb.PATCH,
                    Verb.FLEET})
 

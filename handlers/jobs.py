@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 def drive_runs(s: Services) -> None:
     s.driver.tick()
+    s.pilot.tick()
     s.catch_up()
 
 

@@ -52,18 +52,19 @@ def sandbox_config(described: dict[str, Any], soak: float, speed: float,
            if prometheus else {}),
     } for c in described["clusters"]]
     return BotConfig.model_validate({"database_url": database_url, "clusters": clusters,
-                                     "fleets": sandbox_fleets(described),
+                                     "fleets": sandbox_fleets(described, real),
                                      "slack": {"mode": "socket"}})
 
 
 RINGS = ("dev", "staging", "prod")
 
 
-def sandbox_fleets(described: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `fleet` scenario's clusters (aks-<ring>-...) as one fleet, `fleet`, in rings."""
+def sandbox_fleets(described: dict[str, Any], soak: timedelta) -> list[dict[str, Any]]:
+    """The `fleet` scenario's clusters (aks-<ring>-...) as one fleet, `fleet`, in rings that
+    soak as long as a cluster's canary does (both in simulated time)."""
     names = [c["name"] for c in described["clusters"]]
     rings = [{"name": ring, "clusters": [n for n in names if n.startswith(f"aks-{ring}-")],
-              "max_parallel": 2} for ring in RINGS]
+              "max_parallel": 2, "soak": soak} for ring in RINGS]
     rings = [r for r in rings if r["clusters"]]
     if len(rings) < 2:
         return []

@@ -27,6 +27,7 @@ from apscheduler.jobstores.base import BaseJobStore, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -85,6 +86,30 @@ def _skip(*_args: Any) -> None:
     pass
 
 
+class _Timetable(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's loop thread ends for good on any exception out of `_process_jobs`.
+
+    Two ways a JobLookupError gets there (APScheduler 3.x, schedulers/base.py): a job store
+    shared with a replica or a restarted bot holds no claim on a due job between
+    `get_due_jobs` and `remove_job`/`update_job`, so the other scheduler may remove it first;
+    and `shutdown()` wakes the loop for one more round (blocking.py `_main_loop`), in which
+    `remove_job` looks only at pending jobs (and would push back a leader's recurring jobs).
+    """
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        try:
+            wait: float | None = super()._process_jobs()
+        except JobLookupError as exc:  # gone already: the next round sees the store as it is
+            log.info("scheduler: a due job was removed elsewhere (%s); looking again", exc)
+            return 0.0
+        except Exception:  # e.g. the database away: retry, as APScheduler does get_due_jobs
+            log.exception("scheduler: processing the job store failed; retrying")
+            return float(self.jobstore_retry_interval)
+        return wait
+
+
 def check_id(run_id: int) -> str:
     return f"check:{run_id}"
 
@@ -111,7 +136,7 @@ class Scheduler:
         self._check_every = check_every or {}
         self._store = job_store(url)
         self._routes: dict[str, Route] = {}
-        self.aps = BackgroundScheduler(
+        self.aps = _Timetable(
             jobstores={"default": self._store},
             executors={"default": _RoutingExecutor(self._routes)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},

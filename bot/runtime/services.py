@@ -20,9 +20,11 @@ from typing import Any
 from bot.config.settings import BotConfig
 from bot.kube.census_pool import CensusPool
 from bot.runtime.driver import Driver
+from bot.runtime.fleets import FleetPilot
 from bot.runtime.home_tabs import HomeTabs
 from bot.runtime.intents import recover_intents
 from bot.runtime.scheduler import Scheduler
+from bot.slack.fleet.notifier import FleetNotifier
 from bot.slack.membership import Membership
 from bot.slack.notifier import Notifier, answer_failure, error_text
 from bot.slack.reporting import refresh_facts
@@ -31,6 +33,7 @@ from bot.upgrade.errors import MeshUpgradeError, RetryLater
 from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
 from bot.workflow.approvals import requested_at
+from bot.workflow.fleet_runs import FleetWorkflow
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ class Services:
     membership: Membership
     scheduler: Scheduler
     driver: Driver = field(init=False)
+    fleets: FleetWorkflow = field(init=False)  # fleet runs (bot/workflow/fleet_runs.py)
+    pilot: FleetPilot = field(init=False)  # moves them on the drive tick
     home: HomeTabs = field(init=False)  # the App Home tabs, republished as runs change
     active: bool = field(default=False, init=False)  # drives runs and runs jobs: it leads
     work: ThreadPoolExecutor = field(
@@ -66,6 +71,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.driver = Driver(self.workflow, self.on_step)
+        self.fleets = FleetWorkflow(self.workflow)
+        self.pilot = FleetPilot(self.fleets, FleetNotifier(self.notifier, self.fleets,
+                                                           self.config))
         self.home = HomeTabs(self.store, self.config, self.workflow.reads,
                              self.notifier, self.membership)
         self.notifier.on_change = self.home.changed
@@ -97,6 +105,8 @@ class Services:
                 log.warning("run %s: cannot read the cluster for the card: %s", after.id, exc)
         self.notifier.sync(after.id)
         self.reschedule(after)
+        if isinstance(fleet_run := after.options.get("fleet_run"), int):
+            self.pilot.poke(fleet_run)  # its fleet's card shows the run's phase
 
     def catch_up(self) -> None:
         """Cards and threads of recently finished runs that a Slack failure or a restart left

@@ -61,6 +61,7 @@ class Command:
     topic: Verb | None = None
     reason: str | None = None  # `override`, `rollback-now`: every word after the cluster
     fleet: str | None = None  # `fleet plan FLEET`
+    fleet_action: str | None = None  # `plan`, `start`, `status`, `pause`, `resume`, `cancel`
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,14 @@ _SPECS: MappingProxyType[Verb, _Spec] = MappingProxyType({
                                          "with a reason (audited)"),
     Verb.ROLLBACK_NOW: _Spec("required", (), "roll back outside the change window, with a "
                                              "reason (audited)"),
-    Verb.FLEET: _Spec("none", ("--to",), "a fleet's plan: each ring's clusters and what the "
-                                          "target means for each"),
+    Verb.FLEET: _Spec("none", ("--to",), "a fleet upgraded ring by ring: its plan, a run "
+                                          "with promotion approvals, its status, pause, "
+                                          "resume or cancel"),
 })
 _WITH_REASON = frozenset({Verb.OVERRIDE, Verb.ROLLBACK_NOW})
-FLEET_SUBCOMMANDS = ("plan",)  # start, status, pause, resume and cancel come with fleet runs
+FLEET_SUBCOMMANDS = ("plan", "start", "status", "pause", "resume", "cancel")
+_FLEET_TARGETED = frozenset({"plan", "start"})  # take --to
+_FLEET_REASONED = frozenset({"pause", "cancel"})  # may say why after the fleet's name
 _VERBS = frozenset(v.value for v in Verb)
 _FLAG_ARGS = MappingProxyType({"--to": "asm-1-NN", "--namespace": "NS", "--no-tags": ""})
 _ALIASES = MappingProxyType({"-n": "--namespace", "--ns": "--namespace", "--revision": "--to"})
@@ -123,7 +127,7 @@ def usage(verb: Verb) -> str:
     if verb in _WITH_REASON:
         parts.append("&lt;reason&gt;")
     if verb is Verb.FLEET:
-        parts[2:2] = ["plan", "&lt;fleet&gt;"]
+        parts[2:2] = ["plan|start|status|pause|resume|cancel", "&lt;fleet&gt;"]
     return f"`{' '.join(parts)}`"
 
 
@@ -205,16 +209,27 @@ def _fleet(words: list[str]) -> Command | ParseError:
         return flags
     sub = positional[0].lower() if positional else ""
     if sub not in FLEET_SUBCOMMANDS:
-        return ParseError(f"`fleet {_echo(sub)}` is not something the bot does yet: "
-                          "`fleet plan` shows what a fleet upgrade would do, ring by ring."
-                          if sub else "`fleet` needs `plan` and a fleet's name.",
+        close = difflib.get_close_matches(sub, FLEET_SUBCOMMANDS, n=1, cutoff=0.6)
+        guess = f" Did you mean `fleet {close[0]}`?" if close else ""
+        return ParseError(f"`fleet {_echo(sub)}` is not a fleet command.{guess} Fleet "
+                          f"commands: {', '.join(f'`{c}`' for c in FLEET_SUBCOMMANDS)}."
+                          if sub else "`fleet` needs a command (`plan`, `start`, `status`, "
+                          "`pause`, `resume` or `cancel`) and a fleet's name.",
                           usage(Verb.FLEET))
-    if len(positional) != 2:
-        return ParseError("`fleet plan` needs one fleet name.", usage(Verb.FLEET))
+    if len(positional) < 2:
+        return ParseError(f"`fleet {sub}` needs a fleet's name.", usage(Verb.FLEET))
+    if len(positional) > 2 and sub not in _FLEET_REASONED:
+        return ParseError(f"Unexpected `{_echo(positional[2])}` after the fleet's name.",
+                          usage(Verb.FLEET))
+    if "--to" in flags and sub not in _FLEET_TARGETED:
+        return ParseError(f"`--to` goes with `fleet plan` and `fleet start`, not `fleet {sub}`.",
+                          usage(Verb.FLEET))
     to_rev = _revision(Verb.FLEET, flags.get("--to"))
     if isinstance(to_rev, ParseError):
         return to_rev
-    return Command(Verb.FLEET, to_rev=to_rev, fleet=positional[1])
+    reason = " ".join(positional[2:]) or None
+    return Command(Verb.FLEET, to_rev=to_rev, fleet=positional[1], fleet_action=sub,
+                   reason=reason)
 
 
 def _split_flags(verb: Verb, words: list[str]) -> tuple[dict[str, str] | ParseError, list[str]]:

@@ -325,9 +325,15 @@ class Notifier:
         found = self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.root_ts)
         return str(found["permalink"])
 
-    def post(self, channel: str, blocks: Sequence[Block], text: str) -> str:
+    def post(self, channel: str, blocks: Sequence[Block], text: str,
+             thread_ts: str | None = None) -> str:
+        """A message in `channel` (in the thread of `thread_ts`, if given); returns its ts."""
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
         return str(self._call("chat_postMessage", channel, blocks=to_dicts(blocks),
-                              text=text[:3000])["ts"])
+                              text=text[:3000], **extra)["ts"])
+
+    def edit(self, channel: str, ts: str, blocks: Sequence[Block], text: str) -> None:
+        self._call("chat_update", channel, ts=ts, blocks=to_dicts(blocks), text=text[:3000])
 
     def share_file(self, channel: str, filename: str, content: bytes, title: str) -> None:
         self._call("files_upload_v2", channel, content=content, filename=filename, title=title)

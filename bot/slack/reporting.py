@@ -27,7 +27,7 @@ from bot.slack.views import (
 )
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import Run
-from bot.workflow.checks import CheckReport
+from bot.workflow.checks import CheckReport, tally_check
 from bot.workflow.runner import Workflow
 
 HISTORY_KEY = "slack.census_history"
@@ -80,6 +80,7 @@ def post_check(workflow: Workflow, notifier: Notifier, run_id: int,
                     census_alt_text(report.census.by_namespace, history))
     if check_failed(report):
         notifier.reply(run_id, loud_failure(run, report), f"Check failed on {run.cluster}")
+    tally_check(workflow.store, run_id, check_failed(report))
     return report
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot.store.fleets import FleetStore
 from bot.store.tables import (
     ActiveRunRow,
     ApprovalRow,
@@ -67,6 +68,7 @@ class Store:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.fleets = FleetStore(self._sessions, self._now)  # fleet runs (bot/store/fleets.py)
 
     def _now(self) -> datetime:
         now = self._clock()

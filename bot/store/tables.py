@@ -161,11 +161,95 @@ class StepStateRow(Base):
     updated_at: Mapped[datetime]
 
 
+class FleetRunRow(Base):
+    __tablename__ = "fleet_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fleet: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(32))
+    ring: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text)
+    soak_until: Mapped[datetime | None]
+    asked_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ActiveFleetRow(Base):
+    """One fleet run at a time per fleet, as active_runs is per cluster."""
+
+    __tablename__ = "active_fleets"
+
+    fleet: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fleet_run_id: Mapped[int] = mapped_column(ForeignKey("fleet_runs.id"), unique=True)
+
+
+class FleetMemberRow(Base):
+    __tablename__ = "fleet_members"
+
+    fleet_run_id: Mapped[int] = mapped_column(ForeignKey("fleet_runs.id"), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ring: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # the fleet's order of its clusters
+    state: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+
+
+class FleetApprovalRow(Base):
+    __tablename__ = "fleet_approvals"
+    __table_args__ = (UniqueConstraint("fleet_run_id", "ring", "asked_at", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fleet_run_id: Mapped[int] = mapped_column(ForeignKey("fleet_runs.id"), index=True)
+    ring: Mapped[int] = mapped_column(Integer)  # the ring promoted to
+    asked_at: Mapped[datetime]  # the request it approves
+    user_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class FleetAuditRow(Base):
+    """Append-only like `audit`: each entry is one reply in the fleet card's thread."""
+
+    __tablename__ = "fleet_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fleet_run_id: Mapped[int] = mapped_column(ForeignKey("fleet_runs.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    what: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]
+
+
+class FleetSlackRow(Base):
+    """The fleet card (claimed before it is posted, so one replica posts it) and how far its
+    thread has got through the fleet's audit."""
+
+    __tablename__ = "fleet_slack"
+
+    fleet_run_id: Mapped[int] = mapped_column(ForeignKey("fleet_runs.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    root_ts: Mapped[str] = mapped_column(String(32))  # "" while claimed and not yet posted
+    claimed_at: Mapped[datetime]
+    cursor: Mapped[int] = mapped_column(Integer)  # the last fleet_audit id posted
+
+
 _APPEND_ONLY = {
     "sqlite": [
         "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
         "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END",
         "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS fleet_audit_no_update BEFORE UPDATE ON fleet_audit "
+        "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS fleet_audit_no_delete BEFORE DELETE ON fleet_audit "
         "BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END",
     ],
     "postgresql": [
@@ -173,6 +257,9 @@ _APPEND_ONLY = {
         "$$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$",
         "DROP TRIGGER IF EXISTS audit_append_only ON audit",
         "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+        "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+        "DROP TRIGGER IF EXISTS fleet_audit_append_only ON fleet_audit",
+        "CREATE TRIGGER fleet_audit_append_only BEFORE UPDATE OR DELETE ON fleet_audit "
         "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
     ],
 }

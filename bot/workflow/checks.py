@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.store.repository import Store
 from bot.traffic.verdicts import Verdict
 from bot.upgrade.cluster_facts import Census, HealthReport, HpaPair, RevisionPlane
 from bot.upgrade.phases import RunKind
@@ -91,3 +92,13 @@ def take_check(subject: CheckSubject, adapters: Adapters, settings: Settings) ->
     back = leftovers(subject.to_rev, seen, {settings.canary_tag}) if canary else ()
     return CheckReport(subject.run_id, subject.phase, datetime.now(UTC), health, seen.census,
                        planes, hpas, blockers, back, verdict, finished_notes(seen.census))
+
+
+CHECK_TALLY = "checks.tally"  # step key: how many scheduled checks passed and failed
+
+
+def tally_check(store: Store, run_id: int, failed: bool) -> None:
+    """Count one scheduled check of the run (the fleet card's evidence for promotion)."""
+    tally = dict(store.step(run_id, CHECK_TALLY) or {"passed": 0, "failed": 0})
+    tally["failed" if failed else "passed"] += 1
+    store.put_step(run_id, CHECK_TALLY, tally)

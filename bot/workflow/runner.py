@@ -146,13 +146,14 @@ class Workflow:
     # --- what people ask for (the Slack layer calls these) ------------------------------------
 
     def request(self, cluster: str, action: Action, by: str, *, to: str | None = None,
-                use_tags: bool | None = None) -> Run:
+                use_tags: bool | None = None, fleet_run: int | None = None) -> Run:
         """START (or RESTART with no run) creates a run; other actions name the active run.
-        A new run's `use_tags` (None: the cluster's configuration) is stored in its plan."""
+        A new run's `use_tags` (None: the cluster's configuration) is stored in its plan; a
+        run a fleet run started names it (`fleet_run` in its options)."""
         active = self.store.active_run(cluster)
         if action is Action.START and active is None:
             plan = self.plan(cluster, to, use_tags)
-            return self._create(cluster, RunKind.MINOR, plan, by, to)
+            return self._create(cluster, RunKind.MINOR, plan, by, to, fleet_run)
         if action is Action.RESTART and active is None:
             return self._create(cluster, RunKind.PATCH, self.patch_plan(cluster), by, None)
         if active is None:
@@ -163,9 +164,11 @@ class Workflow:
                                           {"action": action.value}))
         return active
 
-    def _create(self, cluster: str, kind: RunKind, plan: Plan, by: str, to: str | None) -> Run:
+    def _create(self, cluster: str, kind: RunKind, plan: Plan, by: str, to: str | None,
+                fleet_run: int | None = None) -> Run:
+        options = {"to": to, **({"fleet_run": fleet_run} if fleet_run is not None else {})}
         run = self.store.create_run(NewRun(cluster, kind, plan.current, plan.target, by,
-                                           {"to": to}, plan.to_json()))
+                                           options, plan.to_json()))
         what = f"requested {kind} run {plan.current} -> {plan.target}"
         self.store.audit(by, AuditKind.RUN_REQUESTED, what, cluster=cluster, run_id=run.id,
                          detail={"plan": plan.to_json()})

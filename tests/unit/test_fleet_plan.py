@@ -70,9 +70,18 @@ def test_a_fleet_names_configured_clusters_once_and_lends_them_its_windows() -> 
 
 def test_fleet_commands_parse_and_say_what_is_wrong() -> None:
     assert parse("fleet plan global --to asm-1-24", []) == \
-        Command(Verb.FLEET, to_rev="asm-1-24", fleet="global")
-    later = parse("fleet start global", [])
-    assert isinstance(later, ParseError) and "not something the bot does yet" in later.problem
+        Command(Verb.FLEET, to_rev="asm-1-24", fleet="global", fleet_action="plan")
+    assert parse("fleet start global", []) == \
+        Command(Verb.FLEET, fleet="global", fleet_action="start")
+    assert parse("fleet pause global db migration tonight", []) == \
+        Command(Verb.FLEET, fleet="global", fleet_action="pause",
+                reason="db migration tonight")
+    typo = parse("fleet strat global", [])
+    assert isinstance(typo, ParseError) and "Did you mean `fleet start`?" in typo.problem
+    extra = parse("fleet status global now", [])
+    assert isinstance(extra, ParseError) and "Unexpected `now`" in extra.problem
+    moved = parse("fleet resume global --to asm-1-24", [])
+    assert isinstance(moved, ParseError) and "`--to` goes with" in moved.problem
     assert isinstance(parse("fleet plan", []), ParseError)
     bad = parse("fleet plan global --to 1.24", [])
     assert isinstance(bad, ParseError) and "is not a revision" in bad.problem

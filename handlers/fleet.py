@@ -1,0 +1,98 @@
+"""`/mesh-upgrade fleet ...` and the fleet card's buttons.
+
+The plan is read and answered; start, pause, resume and cancel go to the fleet workflow, which
+checks the person against the fleet's promotion policy (membership read now, failing closed)
+and audits what they did. After each, the fleet is looked at once more and its card edited, so
+the answer and the card agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot.fleet.runs import FleetAction
+from bot.runtime.services import Services
+from bot.slack.command_text import Command
+from bot.slack.fleet.card import ACTION_IDS, InvalidFleetButton, decode_value
+from bot.slack.fleet.notifier import status_blocks
+from bot.slack.fleet.plan import fleet_plan_report
+from bot.workflow.fleet_runs import FleetOutcome, FleetResult
+from handlers.answers import Asker, answer
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App
+
+log = logging.getLogger(__name__)
+_ICONS = {FleetOutcome.APPLIED: ":white_check_mark:", FleetOutcome.COUNTED:
+          ":ballot_box_with_check:", FleetOutcome.REFUSED: ":no_entry:",
+          FleetOutcome.STALE: ":information_source:", FleetOutcome.OUT_OF_TURN: ":no_entry:"}
+
+
+def command(s: Services, cmd: Command, who: Asker) -> None:
+    name = cmd.fleet or ""
+    s.config.fleet(name)  # an unknown fleet is an error that names the configured ones
+    if cmd.fleet_action == "plan":
+        answer(s, who, fleet_plan_report(s.fleets.plan(name, cmd.to_rev)))
+        return
+    if cmd.fleet_action == "start":
+        run = s.fleets.start(name, who.user, cmd.to_rev)
+        s.pilot.move(run.id)
+        channel = s.config.fleet(name).channel
+        s.notifier.respond(who.response_url, f":rocket: Fleet run {run.id} of `{name}` to "
+                           f"*{run.target}* started; its card is in <#{channel}>. Each cluster "
+                           "of the first ring gets its own card, where its approvers start it.")
+        return
+    run = s.fleets.by_name(name)
+    if cmd.fleet_action == "status":
+        look = s.fleets.look(run.id)
+        s.notifier.respond(who.response_url, f"Fleet {name}: {run.phase.value}",
+                           status_blocks(look, s.pilot.notifier))
+        return
+    action = FleetAction(cmd.fleet_action or "")
+    result = _act(s, run.id, action, who.user, None, cmd.reason or "")
+    s.notifier.respond(who.response_url, _text(result))
+
+
+def register(app: App, services: Services) -> None:
+    def handle_fleet_button(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        url = body.get("response_url") if isinstance(body.get("response_url"), str) else None
+        services.submit(url, click, services, body)
+
+    for aid in ACTION_IDS.values():
+        app.action(aid)(handle_fleet_button)
+
+
+def click(s: Services, body: dict[str, Any]) -> None:
+    url = body.get("response_url") if isinstance(body.get("response_url"), str) else None
+    user = (body.get("user") or {}).get("id")
+    actions = body.get("actions") or [{}]
+    clicked = actions[0] if isinstance(actions[0], dict) else {}
+    try:
+        button = decode_value(clicked.get("value"), clicked.get("action_id"))
+    except InvalidFleetButton as exc:
+        log.warning("refused a fleet click by %s: %s", user, exc)
+        s.notifier.respond(url, ":no_entry: This button was not made by this bot (or it is "
+                                "damaged), so nothing was done.")
+        return
+    if not isinstance(user, str) or not user:
+        return
+    result = _act(s, button.fleet_run_id, button.action, user, button.version)
+    s.notifier.respond(url, _text(result))
+
+
+def _act(s: Services, fleet_run_id: int, action: FleetAction, user: str,
+         version: int | None, reason: str = "") -> FleetResult:
+    """The action with the person's groups read now; then the fleet moves and its card too."""
+    run = s.fleets.store.get(fleet_run_id)
+    policy = s.config.fleet(run.fleet).promotion.policy()
+    groups = s.membership.groups_of(user, policy.groups) if policy.groups else frozenset()
+    result = s.fleets.act(fleet_run_id, action, user, version, groups, reason)
+    s.pilot.move(fleet_run_id)
+    return result
+
+
+def _text(result: FleetResult) -> str:
+    return f"{_ICONS[result.outcome]} {result.message}"
+
