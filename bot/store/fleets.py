@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from bot.fleet.runs import FleetPhase, FleetRun, Member, MemberState
 from bot.store.tables import (
@@ -124,6 +125,17 @@ class FleetStore:
              ) -> FleetRun:
         """Phase (and ring, note, soak end, promotion request) as of `expected_version`, with
         its audit entries (actor, kind, what, detail) in the same transaction."""
+        try:
+            return self._move(fleet_run_id, expected_version, phase, ring, note, soak_until,
+                              asked_at, audit)
+        except StaleDataError:  # another writer moved it between our read and our write
+            raise StaleVersion(fleet_run_id, expected_version,
+                               self.get(fleet_run_id).version) from None
+
+    def _move(self, fleet_run_id: int, expected_version: int, phase: FleetPhase,
+              ring: int | None, note: str, soak_until: datetime | None,
+              asked_at: datetime | None, audit: Sequence[tuple[str, str, str, Mapping[str, Any]]]
+              ) -> FleetRun:
         now = self._now()
         with self._tx() as s:
             row = _load(s, fleet_run_id)

@@ -24,7 +24,17 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.fleet.runs import FleetAction, FleetPhase, FleetRun, Member, MemberState, RingSpec
-from bot.slack.blocks import clip, context, escape, header, section, when
+from bot.slack.blocks import (
+    TEXT_BUDGET,
+    block_text_size,
+    clip,
+    context,
+    escape,
+    fit_message,
+    header,
+    section,
+    when,
+)
 from bot.slack.buttons import phase_emoji, phase_label
 from bot.slack.wording.phrases import duration
 from bot.upgrade.approvals import ApprovalPolicy
@@ -36,6 +46,7 @@ ACTION_IDS: Mapping[FleetAction, str] = MappingProxyType({
 _BY_ID = MappingProxyType({aid: a for a, aid in ACTION_IDS.items()})
 _VALUE = re.compile(r"fleet=(0|[1-9][0-9]{0,17});a=([a-z]{1,16});v=(0|[1-9][0-9]{0,17})")
 SECTION_CHARS = 2900  # Slack's section text limit is 3,000
+REASON_CHARS = 200  # of a reason on a row; 60 when the fleet is big
 _BUTTONS = {
     FleetAction.PROMOTE: ("Approve promotion to {to}", "primary"),
     FleetAction.PAUSE: ("Pause fleet", None),
@@ -45,6 +56,12 @@ _BUTTONS = {
 _MEMBER_EMOJI = MappingProxyType({
     MemberState.PENDING: ":white_circle:", MemberState.AT_TARGET: ":white_check_mark:",
     MemberState.SKIPPED: ":no_entry:", MemberState.STOPPED: ":octagonal_sign:",
+    MemberState.COMPLETED: ":white_check_mark:",
+})
+_GROUP_WORDS = MappingProxyType({
+    MemberState.PENDING: "wait for their ring", MemberState.RUNNING: "under way",
+    MemberState.COMPLETED: "completed", MemberState.AT_TARGET: "already on the target",
+    MemberState.SKIPPED: "skipped (`fleet plan` says why)", MemberState.STOPPED: "stopped",
 })
 _PHASE_WORDS = MappingProxyType({
     FleetPhase.RUNNING: ":arrow_forward: Running", FleetPhase.SOAKING: ":hourglass: Soaking",
@@ -110,14 +127,34 @@ def render_fleet_card(view: FleetView) -> list[Block]:
                 "gates"),
         DividerBlock(),
     ]
+    rings = _rings(view, REASON_CHARS, compact=False)
+    if sum(block_text_size(b) for b in rings) > TEXT_BUDGET // 2:  # a big fleet: in short
+        rings = _rings(view, 60, compact=True)
+    buttons = _buttons(view)
+    tail: list[Block] = [ActionsBlock(elements=buttons)] if buttons else []
+    return fit_message([*blocks, *rings, *tail], keep_last=len(tail))
+
+
+def _rings(view: FleetView, reason_chars: int, compact: bool) -> list[Block]:
+    """A row per cluster; `compact`: only the current ring's, the other rings' clusters
+    named in one line per state (their links and evidence are on their own cards)."""
+    blocks: list[Block] = []
     for i, ring in enumerate(view.rings):
         rows = [m for m in view.members if m.member.ring == i]
         title = (f"*Ring {i + 1} · {ring.name}* · {ring.max_parallel} at a time · soak "
                  f"{duration(ring.soak.total_seconds())}{_ring_state(view, i)}")
-        blocks += [section(text) for text in _chunks([title, *(_row(m, view) for m in rows)])]
-    if buttons := _buttons(view):
-        blocks.append(ActionsBlock(elements=buttons))
+        lines = _grouped(rows) if compact and i != view.run.ring \
+            else [_row(m, view, reason_chars) for m in rows]
+        blocks += [section(text) for text in _chunks([title, *lines])]
     return blocks
+
+
+def _grouped(rows: Sequence[MemberView]) -> list[str]:
+    by_state: dict[MemberState, list[str]] = {}
+    for m in rows:
+        by_state.setdefault(m.member.state, []).append(f"`{m.member.cluster}`")
+    return [f"{_MEMBER_EMOJI.get(state, ':arrow_forward:')} {_GROUP_WORDS[state]}: "
+            f"{', '.join(names)}" for state, names in by_state.items()]
 
 
 def fleet_fallback_text(view: FleetView) -> str:
@@ -137,9 +174,10 @@ def waits_for(view: FleetView) -> str:
             return (f"Waits for {', '.join(f'`{c}`' for c in going)}: each goes through its "
                     "own card (start, roll-out and complete need its approvers).")
         return "Starting the ring's next clusters."
-    if run.phase is FleetPhase.SOAKING and run.soak_until is not None:
-        return (f"Ring *{rings[run.ring].name}* is done and soaks until {when(run.soak_until)}; "
-                f"then promotion to *{nxt}* needs {_who(view.promotion)}.")
+    if run.phase is FleetPhase.SOAKING:
+        until = f" until {when(run.soak_until)}" if run.soak_until else ""
+        return (f"Ring *{rings[run.ring].name}* is done and soaks{until}; then promotion to "
+                f"*{nxt}* needs {_who(view.promotion)}.")
     if run.phase is FleetPhase.AWAITING_PROMOTION:
         got = f" Approved so far by {', '.join(f'<@{u}>' for u in view.approvals)}." \
             if view.approvals else ""
@@ -153,7 +191,7 @@ def waits_for(view: FleetView) -> str:
         return f"{escape(run.note)}. Runs under way go on; *Resume* carries on."
     if run.phase is FleetPhase.COMPLETED:
         return f"Every ring is done: its clusters run *{run.target}* or were skipped."
-    return f"{escape(run.note)}."
+    return f"{escape(run.note or 'Cancelled')}. No further cluster starts."
 
 
 def _who(policy: ApprovalPolicy) -> str:
@@ -170,25 +208,25 @@ def _ring_state(view: FleetView, ring: int) -> str:
     return " · under way" if ring == run.ring and not run.over else ""
 
 
-def _row(m: MemberView, view: FleetView) -> str:
+def _row(m: MemberView, view: FleetView, reason_chars: int) -> str:
     member, run = m.member, m.run
     name = f"<{m.link}|{member.cluster}>" if m.link else f"`{member.cluster}`"
     if run is not None and member.state in (MemberState.RUNNING, MemberState.COMPLETED,
                                             MemberState.STOPPED):
         line = f"{phase_emoji(run.phase)} {name}: {phase_label(run.phase)}"
         if run.pause_reason and member.state is MemberState.RUNNING:
-            line += f" · _paused: {escape(clip(run.pause_reason, 120))}_"
+            line += f" · _paused: {escape(clip(run.pause_reason, reason_chars))}_"
         if member.state is MemberState.STOPPED:
-            line += f" · *stops the fleet*: {escape(clip(member.reason, 160))}"
+            line += f" · *stops the fleet*: {escape(clip(member.reason, reason_chars))}"
         if m.evidence is not None:
             line += f"\n      {_evidence(m.evidence, view.now)}"
         return line
     words = {MemberState.PENDING: member.reason or "waits for its ring",
              MemberState.AT_TARGET: member.reason or f"already on {view.run.target}",
              MemberState.SKIPPED: f"skipped: {member.reason}",
-             MemberState.STOPPED: member.reason}
+             MemberState.STOPPED: f"stops the fleet: {member.reason}"}
     return f"{_MEMBER_EMOJI.get(member.state, ':white_circle:')} {name}: " \
-           f"{escape(clip(words.get(member.state, member.state.value), 200))}"
+           f"{escape(clip(words.get(member.state, member.state.value), reason_chars))}"
 
 
 def _evidence(e: Evidence, now: datetime) -> str:
