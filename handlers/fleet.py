@@ -37,7 +37,7 @@ def command(s: Services, cmd: Command, who: Asker) -> None:
         return
     if cmd.fleet_action == "start":
         run = s.fleets.start(name, who.user, cmd.to_rev)
-        s.pilot.move(run.id)
+        s.pilot.after_change(run.id, s.active)
         channel = s.config.fleet(name).channel
         s.notifier.respond(who.response_url, f":rocket: Fleet run {run.id} of `{name}` to "
                            f"*{run.target}* started; its card is in <#{channel}>. Each cluster "
@@ -89,7 +89,7 @@ def _act(s: Services, fleet_run_id: int, action: FleetAction, user: str,
     policy = s.config.fleet(run.fleet).promotion.policy()
     groups = s.membership.groups_of(user, policy.groups) if policy.groups else frozenset()
     result = s.fleets.act(fleet_run_id, action, user, version, groups, reason)
-    s.pilot.move(fleet_run_id)
+    s.pilot.after_change(fleet_run_id, s.active)
     return result
 
 

@@ -65,6 +65,7 @@ def with_fleet_windows(data: Any) -> Any:
         members = {name for ring in fleet.get("rings") or [] if isinstance(ring, dict)
                    for name in ring.get("clusters") or []}
         for c in clusters:
-            if isinstance(c, dict) and c.get("name") in members and "change_windows" not in c:
+            if isinstance(c, dict) and c.get("name") in members and \
+                    c.get("change_windows") is None:
                 c["change_windows"] = windows
     return {**data, "clusters": clusters}

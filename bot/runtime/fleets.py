@@ -45,6 +45,15 @@ class FleetPilot:
                     (due is not None and due <= now):
                 self.move(run.id)
 
+    def after_change(self, fleet_run_id: int, leading: bool) -> None:
+        """A person changed the fleet: the leader moves it on now; a follower (which drives
+        nothing) only brings the card up to date, and the leader's next tick does the rest."""
+        if leading:
+            self.move(fleet_run_id)
+            return
+        look = self.fleets.look(fleet_run_id)
+        self.notifier.sync(look)
+
     def move(self, fleet_run_id: int) -> FleetLook | None:
         """Advance the fleet once and bring its card up to date; errors wait for next time."""
         try:

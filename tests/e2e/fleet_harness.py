@@ -42,8 +42,8 @@ def fleet_card(sim: MeshSim, part: str = "", timeout: float = 60.0) -> dict[str,
 def row(card: dict[str, Any], cluster: str) -> str:
     """The fleet card's row about `cluster` (its name may be a link), with its evidence line."""
     lines = texts(card).splitlines()
-    found = [i for i, line in enumerate(lines) if f"|{cluster}>" in line
-             or f"`{cluster}`" in line]
+    found = [i for i, line in enumerate(lines) if line.startswith(":") and (
+        f"|{cluster}>" in line or f"`{cluster}`" in line)]  # a row starts with its emoji
     assert len(found) == 1, (cluster, [lines[i] for i in found])
     start = end = found[0]
     while end + 1 < len(lines) and lines[end + 1].startswith("      "):

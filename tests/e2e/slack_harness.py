@@ -128,15 +128,17 @@ def _dump(blocks: Any) -> str:
 
 def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK,
             speed: float = SPEED, cluster: dict[str, Any] | None = None,
-            clusters: dict[str, dict[str, Any]] | None = None) -> Bot:
+            clusters: dict[str, dict[str, Any]] | None = None,
+            fleet: dict[str, Any] | None = None) -> Bot:
     """The sandbox's bot; `cluster` overrides keys of every cluster's configuration,
-    `clusters` those of the clusters it names."""
+    `clusters` those of the clusters it names, `fleet` those of every fleet."""
     described = sim.describe()
     config = sandbox_config(described, soak, speed, database_url)
-    if cluster or clusters:
+    if cluster or clusters or fleet:
         data = config.model_dump()
         data["clusters"] = [{**c, **(cluster or {}), **(clusters or {}).get(c["name"], {})}
                             for c in data["clusters"]]
+        data["fleets"] = [{**f, **(fleet or {})} for f in data["fleets"]]
         config = BotConfig.model_validate(data)
     slack = SlackAccess(seed.BOT_TOKEN, seed.APP_TOKEN, seed.SIGNING_SECRET, sim.slack.api_url)
     arm = sim_arm(described)
@@ -147,10 +149,11 @@ def bot_for(sim: MeshSim, database_url: str, mode: SlackMode, soak: float = SOAK
 def running_bot(tmp_path: Path, mode: SlackMode = SlackMode.SOCKET,
                 soak: float = SOAK, cluster: dict[str, Any] | None = None,
                 scenario: str = "bookinfo",
-                clusters: dict[str, dict[str, Any]] | None = None) -> Iterator[Harness]:
+                clusters: dict[str, dict[str, Any]] | None = None,
+                fleet: dict[str, Any] | None = None) -> Iterator[Harness]:
     with MeshSim(scenario, SPEED, tmp_path / "sim") as sim:
         url = f"sqlite:///{tmp_path / 'bot.db'}"
-        bot = bot_for(sim, url, mode, soak, cluster=cluster, clusters=clusters)
+        bot = bot_for(sim, url, mode, soak, cluster=cluster, clusters=clusters, fleet=fleet)
         bot.start()
         if mode is SlackMode.HTTP:
             sim.slack.configure_app(request_url=bot.request_url)

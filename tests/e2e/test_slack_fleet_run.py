@@ -9,11 +9,14 @@ cards, doing nothing twice.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.cli.run import Bot
 from bot.config.settings import SlackMode
 from bot.fleet.runs import FleetPhase, MemberState
+from bot.schedule.windows import DAYS
+from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase
 from meshsim.sim import MeshSim
 from tests.e2e.fleet_harness import (
@@ -185,3 +188,54 @@ def _running(sim: MeshSim, url: str) -> Bot:
     wait_until(lambda: sim.slack.configure_app()["socket_connections"], 10,
                "a Socket Mode connection")
     return bot
+
+
+class Clock:
+    """The workflow's clock (and so the fleet's): real time, moved by `offset`."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def test_a_fleet_waits_for_the_change_window_and_an_emergency_rollback_goes_outside_it(
+        tmp_path: Path) -> None:
+    real = datetime.now(UTC)
+    opens = (real + timedelta(hours=2)).replace(second=0, microsecond=0)
+    window = {"timezone": "UTC", "weekly": [{"days": [DAYS[opens.weekday()]],
+                                             "start": opens.strftime("%H:%M"),
+                                             "duration": "1h"}]}
+    with running_bot(tmp_path, scenario="fleet", fleet={"change_windows": window}) as h:
+        clock = Clock()
+        h.bot.services.workflow.now = clock
+        store = h.bot.services.store
+        old = revisions(h.sim, "aks-dev-1")
+        _started(h)
+        click_cluster(h.sim, BOB, "aks-dev-1", "approve-start")
+        card = fleet_card(h.sim, "Waiting for the change window")  # the fleet's default
+        assert "_paused: Waiting for the change window" in row(card, "aks-dev-1")
+        settle(1.5)
+        assert revisions(h.sim, "aks-dev-1") == old  # nothing sent to ARM
+
+        clock.offset = opens - real + timedelta(minutes=1)  # the window opens
+        run = store.recent_runs("aks-dev-1", 1)[0]
+        h.bot.services.driver.poke(run.id)
+        wait_phase(store, "aks-dev-1", Phase.CANARY_READY)
+        assert revisions(h.sim, "aks-dev-1") == [*old, TARGET]
+
+        clock.offset = opens - real + timedelta(hours=1, minutes=5)  # and closes
+        click_cluster(h.sim, BOB, "aks-dev-1", "approve-rollback")
+        wait_phase(store, "aks-dev-1", Phase.ROLLING_BACK)
+        fleet_card(h.sim, "the rollback's ARM change")
+        h.command(CAROL, "rollback-now aks-dev-1 the canary breaks checkout for EU users")
+        wait_phase(store, "aks-dev-1", Phase.ROLLED_BACK)
+        assert revisions(h.sim, "aks-dev-1") == old
+        [now] = [e for e in store.audit_log(run_id=run.id)
+                 if e.kind is AuditKind.WINDOW_OVERRIDDEN]
+        assert (now.actor, now.detail["reason"]) == (
+            CAROL, "the canary breaks checkout for EU users")
+        card = fleet_card(h.sim, "Stopped")
+        assert "aks-dev-1: its run rolled back" in texts(card)
+        assert store.recent_runs("aks-staging-1") == ()
