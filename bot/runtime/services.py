@@ -38,7 +38,7 @@ from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
 CATCH_UP_EVERY = 10.0  # seconds between looks at finished runs' cards and threads
-RECENT_RUNS = 3  # finished runs per cluster looked at
+RECENT_RUNS = 3  # finished runs looked at per configured cluster (in one query)
 CENSUS_ON = frozenset({Phase.CANARY_READY, Phase.VERIFYING, Phase.PATCH_VERIFYING})
 
 
@@ -115,13 +115,12 @@ class Services:
         if now - self._caught_up < CATCH_UP_EVERY:
             return
         self._caught_up = now
-        for cluster in self.config.clusters:
-            for run in self.store.recent_runs(cluster.name, RECENT_RUNS):
-                if is_terminal(run.phase) and self.notifier.owes(run.id):
-                    try:
-                        self.notifier.sync(run.id)
-                    except Exception as exc:  # Slack still failing: the next look retries
-                        log.warning("run %s: card or thread still behind: %s", run.id, exc)
+        for run in self.store.latest_runs(RECENT_RUNS * len(self.config.clusters)):
+            if is_terminal(run.phase) and self.notifier.owes(run.id):
+                try:
+                    self.notifier.sync(run.id)
+                except Exception as exc:  # Slack still failing: the next look retries
+                    log.warning("run %s: card or thread still behind: %s", run.id, exc)
 
     def reschedule(self, run: Run) -> None:
         """The run's jobs as its phase needs them, each approval's from when it was asked."""

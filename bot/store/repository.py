@@ -129,6 +129,12 @@ class Store:
         with self._tx() as s:
             return tuple(to_run(r) for r in s.scalars(query.order_by(RunRow.id)))
 
+    def latest_runs(self, limit: int) -> tuple[Run, ...]:
+        """The last `limit` runs of any cluster, newest first (one query)."""
+        with self._tx() as s:
+            rows = s.scalars(select(RunRow).order_by(RunRow.id.desc()).limit(limit))
+            return tuple(to_run(r) for r in rows)
+
     def recent_runs(self, cluster: str, limit: int = 20) -> tuple[Run, ...]:
         query = select(RunRow).where(RunRow.cluster == cluster)
         with self._tx() as s:

@@ -34,7 +34,7 @@ from bot.fleet.runs import (
 from bot.store.fleets import FleetConflict, FleetStore
 from bot.store.repository import Store
 from bot.upgrade.approvals import Verdict, evaluate
-from bot.upgrade.errors import GiveUp, MeshUpgradeError, NotAllowed
+from bot.upgrade.errors import GiveUp, MeshUpgradeError, NotAllowed, RunConflict
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
@@ -209,30 +209,38 @@ class FleetWorkflow:
 
     def _start_member(self, run: FleetRun, m: Member) -> None:
         """Ask for the cluster's run (its own card asks its approvers to start it), or adopt
-        the one this fleet run already started before a crash."""
+        the one this fleet run already started (before a crash, or on another replica)."""
         cluster_run = self.workflow.store.active_run(m.cluster)
-        if cluster_run is not None and cluster_run.options.get("fleet_run") != run.id:
-            if m.reason != (waits := f"waits for its own run {cluster_run.id} to end"):
-                self.store.set_member(run.id, m.state, Member(m.cluster, m.ring, m.state,
-                                                              None, waits))
-                self.store.audit(run.id, "bot", FleetEvent.CLUSTER_WAITS,
-                                 f"{m.cluster} {waits} ({cluster_run.phase.value})",
-                                 {"cluster": m.cluster, "run_id": cluster_run.id})
-            return
         if cluster_run is None:
             try:
                 cluster_run = self.workflow.request(m.cluster, Action.START, run.requested_by,
                                                     to=run.target, fleet_run=run.id)
+            except RunConflict:  # created meanwhile: by this fleet run elsewhere, or by hand
+                cluster_run = self.workflow.store.active_run(m.cluster)
+                if cluster_run is None:
+                    return  # and over already: the next look tries again
             except MeshUpgradeError as exc:
                 self.store.set_member(run.id, m.state, Member(
                     m.cluster, m.ring, MemberState.STOPPED, None,
                     f"its run could not be planned: {exc.message}", self.now()))
                 return
+        if cluster_run.options.get("fleet_run") != run.id:
+            self._wait_for_own_run(run, m, cluster_run)
+            return
         if self.store.set_member(run.id, m.state, Member(m.cluster, m.ring, MemberState.RUNNING,
                                                          cluster_run.id)):
             self.store.audit(run.id, "bot", FleetEvent.CLUSTER_STARTED,
                              f"{m.cluster}: run {cluster_run.id} to {run.target} planned; "
                              "its card asks for approval to start",
+                             {"cluster": m.cluster, "run_id": cluster_run.id})
+
+    def _wait_for_own_run(self, run: FleetRun, m: Member, cluster_run: Run) -> None:
+        """The cluster has a run the fleet did not start: the fleet waits for it to end."""
+        waits = f"waits for its own run {cluster_run.id} to end"
+        if m.reason != waits and self.store.set_member(
+                run.id, m.state, Member(m.cluster, m.ring, m.state, None, waits)):
+            self.store.audit(run.id, "bot", FleetEvent.CLUSTER_WAITS,
+                             f"{m.cluster} {waits} ({cluster_run.phase.value})",
                              {"cluster": m.cluster, "run_id": cluster_run.id})
 
     def _ask(self, run: FleetRun, rings: tuple[RingSpec, ...]) -> None:

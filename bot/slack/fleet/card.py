@@ -181,8 +181,10 @@ def waits_for(view: FleetView) -> str:
     if run.phase is FleetPhase.AWAITING_PROMOTION:
         got = f" Approved so far by {', '.join(f'<@{u}>' for u in view.approvals)}." \
             if view.approvals else ""
-        return (f"Promotion to ring *{nxt}* needs {_who(view.promotion)} (not the requester). "
-                f"The evidence is below.{got}")
+        until = f", open until {when(run.asked_at + view.promotion.expires_after)}" \
+            if run.asked_at else ""
+        return (f"Promotion to ring *{nxt}* needs {_who(view.promotion)} (not the requester)"
+                f"{until}. The evidence is below.{got}")
     if run.phase is FleetPhase.STOPPED:
         return (f":octagonal_sign: {escape(run.note)}\nNo further cluster starts and nothing is "
                 "promoted. *Resume* starts the stopped clusters again (once their runs are "
