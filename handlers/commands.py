@@ -79,9 +79,12 @@ def answer_command(s: Services, ack: Ack, payload: dict[str, Any]) -> None:
                      "answer), so nothing was done. Please try again in a minute.")
             return
     if parsed.verb in _SLOW:
-        where = f"fleet `{parsed.fleet}`: looking at its clusters" if parsed.fleet \
-            else f"`{parsed.cluster}`: looking at the cluster"
-        ack(text=f":hourglass_flowing_sand: `{parsed.verb.value}` on {where}…")
+        if parsed.fleet:
+            ack(text=f":hourglass_flowing_sand: `fleet {parsed.fleet_action}` on fleet "
+                     f"`{parsed.fleet}`: looking at its clusters…")
+        else:
+            ack(text=f":hourglass_flowing_sand: `{parsed.verb.value}` on `{parsed.cluster}`: "
+                     "looking at the cluster…")
     else:
         ack()
     s.submit(asker.response_url, _carry_out, s, parsed, asker, intent)

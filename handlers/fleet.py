@@ -43,12 +43,18 @@ def command(s: Services, cmd: Command, who: Asker) -> None:
                            f"*{run.target}* started; its card is in <#{channel}>. Each cluster "
                            "of the first ring gets its own card, where its approvers start it.")
         return
-    run = s.fleets.by_name(name)
-    if cmd.fleet_action == "status":
-        look = s.fleets.look(run.id)
-        s.notifier.respond(who.response_url, f"Fleet {name}: {run.phase.value}",
+    if cmd.fleet_action == "status":  # the run under way, else the last one
+        last = s.fleets.store.active(name) or next(iter(s.fleets.store.recent(name, 1)), None)
+        if last is None:
+            s.notifier.respond(who.response_url, f":information_source: Fleet `{name}` has "
+                               f"had no run yet. `/mesh-upgrade fleet plan {name}` shows what "
+                               "one would do.")
+            return
+        look = s.fleets.look(last.id)
+        s.notifier.respond(who.response_url, f"Fleet {name}: {last.phase.value}",
                            status_blocks(look, s.pilot.notifier))
         return
+    run = s.fleets.by_name(name)
     action = FleetAction(cmd.fleet_action or "")
     result = _act(s, run.id, action, who.user, None, cmd.reason or "")
     s.notifier.respond(who.response_url, _text(result))

@@ -291,6 +291,8 @@ class MeshSim:
                                 "entra": name in self.entra_clusters,
                                 "exclude": list(seeds[name].exclude)}
                                for name, kube in self.clusters.items()]
+            if self.scenario in ("fleet", "fleet50"):  # the revision its fleet upgrade aims at
+                out["fleet_target"] = FLEET_TARGET
         if self.telemetry is not None and self.telemetry.url is not None:
             out["telemetry"] = {"url": self.telemetry.url, "clusters": self.telemetry.paths()}
         if self.azure_monitor is not None:

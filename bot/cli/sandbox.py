@@ -8,10 +8,11 @@ AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST at the simulated tenant, REQUESTS_CA_B
 CA), and `--scenario entra` makes the cluster an Entra ID one. Only this command imports
 meshsim (lazily); the product path has no simulator and no shortcut credential.
 Open the printed page: it shows #mesh-ops, where `/mesh-upgrade start aks-sandbox` as alice,
-then bob's approval, runs the whole upgrade. Times are simulated seconds: `--soak 120` at
-`--speed 10` soaks 12 real seconds. When Debian's `prometheus` is on the PATH, a real
-Prometheus scrapes meshsim's proxies and the clusters get traffic gates; otherwise one line
-says they are off and how to turn them on.
+then bob's approval, runs the whole upgrade; with `--scenario fleet`, `/mesh-upgrade fleet
+start fleet` takes the scenario's target through the rings. Times are simulated seconds:
+`--soak 120` at `--speed 10` soaks 12 real seconds. When Debian's `prometheus` is on the PATH,
+a real Prometheus scrapes meshsim's proxies and the clusters get traffic gates; otherwise one
+line says they are off and how to turn them on.
 """
 
 from __future__ import annotations
@@ -60,16 +61,25 @@ RINGS = ("dev", "staging", "prod")
 
 
 def sandbox_fleets(described: dict[str, Any], soak: timedelta) -> list[dict[str, Any]]:
-    """The `fleet` scenario's clusters (aks-<ring>-...) as one fleet, `fleet`, in rings that
-    soak as long as a cluster's canary does (both in simulated time)."""
+    """The `fleet` scenario's clusters (aks-<ring>-...) as one fleet, `fleet`, aimed at the
+    scenario's `fleet_target` (so `fleet start fleet` needs no `--to`), in rings that soak as
+    long as a cluster's canary does (`soak` is already in real time)."""
     names = [c["name"] for c in described["clusters"]]
     rings = [{"name": ring, "clusters": [n for n in names if n.startswith(f"aks-{ring}-")],
               "max_parallel": 2, "soak": soak} for ring in RINGS]
     rings = [r for r in rings if r["clusters"]]
     if len(rings) < 2:
         return []
-    return [{"name": "fleet", "channel": SANDBOX_CHANNEL, "rings": rings,
+    target = {"target": described["fleet_target"]} if "fleet_target" in described else {}
+    return [{"name": "fleet", "channel": SANDBOX_CHANNEL, "rings": rings, **target,
              "promotion": {"groups": [APPROVERS], "required": 1}}]
+
+
+def first_step(config: BotConfig) -> str:
+    """What the start banner tells a newcomer to type: the fleet run when there is a fleet."""
+    if config.fleets:
+        return f"/mesh-upgrade fleet start {config.fleets[0].name}"
+    return f"/mesh-upgrade start {config.clusters[0].name}"
 
 
 def traffic_config(url: str, cluster: str, window: float) -> dict[str, Any]:
@@ -117,8 +127,8 @@ def run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         timing = Timing(drive_every=0.5, max_wait=1.0)
         bot = build_bot(config, slack, SlackMode.SOCKET, url, timing, arm=arm)
         page = described["slack"]["page"]
-        first = described["clusters"][0]["name"]
-        banner = (f"Open {page} : #mesh-ops, then type /mesh-upgrade start {first}\n"
+        banner = (f"Open {page} : #mesh-ops, then type {first_step(config)} as alice; "
+                  "bob or carol approve (pick them in \"as\")\n"
                   f"{gates}\n"
                   + orjson.dumps({**described, "page": page, "prometheus": prometheus}).decode()
                   + "\n")

@@ -194,7 +194,8 @@ def _check_slack(config: BotConfig, mode: SlackMode, secrets: Secrets, f: Findin
         if not app.error:
             _check_scopes("slack app token scopes", app, SLACK_APP_SCOPES,
                           "the app-level token's scopes", f)
-    for channel in sorted({c.channel for c in config.clusters}):
+    for channel in sorted({c.channel for c in config.clusters} |
+                          {fleet.channel for fleet in config.fleets}):  # fleet cards too
         _check_channel(token, channel, bot.name, base, f)
     _check_groups(config, token, base, f)
 
@@ -236,7 +237,8 @@ def _check_channel(token: str, channel: str, bot_name: str, base: str | None,
 def _check_groups(config: BotConfig, token: str, base: str | None, f: Findings) -> None:
     from bot.slack.client import usergroup_ids
 
-    wanted = sorted({g for c in config.clusters for a in c.approvals.values() for g in a.groups})
+    wanted = sorted({g for c in config.clusters for a in c.approvals.values() for g in a.groups}
+                    | {g for fleet in config.fleets for g in fleet.promotion.groups})
     if not wanted:
         return
     known, error = usergroup_ids(token, base)

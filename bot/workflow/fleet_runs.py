@@ -12,7 +12,7 @@ own log (one reply each in the fleet card's thread).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -31,10 +31,16 @@ from bot.fleet.runs import (
     resumed,
     settled_member,
 )
-from bot.store.fleets import FleetConflict, FleetStore
+from bot.store.fleets import FleetApproval, FleetConflict, FleetStore
 from bot.store.repository import Store
-from bot.upgrade.approvals import Verdict, evaluate
-from bot.upgrade.errors import GiveUp, MeshUpgradeError, NotAllowed, RunConflict
+from bot.upgrade.approvals import ApprovalPolicy, Verdict, evaluate, may_ask_again
+from bot.upgrade.errors import (
+    GiveUp,
+    MeshUpgradeError,
+    NotAllowed,
+    RunConflict,
+    StaleVersion,
+)
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
@@ -281,39 +287,44 @@ class FleetWorkflow:
     def _refuse(self, run: FleetRun, action: FleetAction, user: str, why: str) -> FleetResult:
         self.store.audit(run.id, user, FleetEvent.REFUSED, f"refused {action.value}: {why}",
                          {"action": action.value, "why": why})
-        return FleetResult(FleetOutcome.REFUSED, run, f"{why[0].upper()}{why[1:]}.")
+        return FleetResult(FleetOutcome.REFUSED, run, f"{why[0].upper()}{why[1:].rstrip('.')}.")
 
     def _promote(self, run: FleetRun, user: str, groups: frozenset[str] | None) -> FleetResult:
         policy = self.config(run.fleet).promotion.policy()
-        rings = self.rings(run.fleet)
-        to = run.ring + 1
+        to = self.rings(run.fleet)[run.ring + 1].name
         asked = run.asked_at or run.updated_at
-        before = self.store.approvals(run.id, to, asked)
-        decision = evaluate(policy, run.requested_by, before, user, groups, self.now(),
-                            requested_at=asked)
-        if decision.verdict is Verdict.EXPIRED:
+        decision = evaluate(policy, run.requested_by, self.store.approvals(run.id, run.ring + 1,
+                                                                            asked),
+                            user, groups, self.now(), requested_at=asked)
+        if decision.verdict is Verdict.EXPIRED and \
+                may_ask_again(policy, run.requested_by, user, groups):
             again = self.store.move(run.id, run.version, FleetPhase.AWAITING_PROMOTION,
                                     asked_at=self.now(), audit=[(
                                         user, FleetEvent.PROMOTION_ASKED,
-                                        f"promotion to {rings[to].name} asked again (the "
-                                        "request had expired)", {"to": rings[to].name})])
+                                        f"promotion to {to} asked again (the request had "
+                                        "expired)", {"to": to})])
             return FleetResult(FleetOutcome.REFUSED, again, f"{decision.message} Your click "
                                "asked for it again: approvers can approve it now.")
         if not decision.record and decision.verdict is not Verdict.SATISFIED:
             return self._refuse(run, FleetAction.PROMOTE, user, decision.message)
         if decision.record:
-            self.store.approve(run.id, to, asked, user)
-        approved = (user, FleetEvent.APPROVED, f"approved promotion to {rings[to].name}",
-                    {"to": rings[to].name, "satisfied": decision.verdict is Verdict.SATISFIED})
-        if decision.verdict is not Verdict.SATISFIED:
-            self.store.audit(run.id, *approved)
+            self.store.approve(run.id, run.ring + 1, asked, user)
+            self.store.audit(run.id, user, FleetEvent.APPROVED, f"approved promotion to {to}",
+                             {"to": to})
+        # Counted again from the store: another replica may have recorded the other approval
+        # that was needed at the same moment (each would else see one too few).
+        approvers = _counted(policy, run.requested_by,
+                             self.store.approvals(run.id, run.ring + 1, asked), self.now())
+        if len(approvers) < policy.required:
             return FleetResult(FleetOutcome.COUNTED, run, decision.message)
-        after = self.store.move(run.id, run.version, FleetPhase.RUNNING, ring=to, audit=[
-            approved, (user, FleetEvent.PROMOTED, f"promoted to ring {rings[to].name}",
-                       {"to": rings[to].name, "approvers": list(decision.approvers)})])
-        return FleetResult(FleetOutcome.APPLIED, after,
-                           f"Promoted to ring *{rings[to].name}* (approved by "
-                           f"{', '.join(f'<@{u}>' for u in decision.approvers)}).")
+        try:
+            after = self.store.move(run.id, run.version, FleetPhase.RUNNING, ring=run.ring + 1,
+                                    audit=[(user, FleetEvent.PROMOTED, f"promoted to ring {to}",
+                                            {"to": to, "approvers": approvers})])
+        except StaleVersion:  # the other replica promoted it with the same approvals
+            after = self.store.get(run.id)
+        return FleetResult(FleetOutcome.APPLIED, after, f"Promoted to ring *{to}* (approved by "
+                           f"{', '.join(f'<@{u}>' for u in approvers)}).")
 
     def _steer(self, run: FleetRun, action: FleetAction, user: str, reason: str) -> FleetResult:
         note = f" ({reason})" if reason else ""
@@ -395,3 +406,10 @@ def evidence(store: Store, run: Run) -> Evidence:
         else:
             waves[outcome] = waves.get(outcome, 0) + 1
     return Evidence(since, int(tally.get("passed", 0)), int(tally.get("failed", 0)), waves, soak)
+
+
+def _counted(policy: ApprovalPolicy, requester: str, approvals: Sequence[FleetApproval],
+             now: datetime) -> list[str]:
+    """The distinct approvers that count: anyone but the requester, not expired."""
+    return list(dict.fromkeys(a.user_id for a in sorted(approvals, key=lambda a: a.at)
+                              if a.user_id != requester and now < a.at + policy.expires_after))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
+from bot.slack.buttons import phase_label
 from bot.store.repository import Store
 from bot.upgrade.phases import Phase
 from meshsim.sim import MeshSim
@@ -92,3 +93,23 @@ def revisions(sim: MeshSim, cluster: str) -> list[str]:
 def settle(seconds: float = 1.0) -> None:
     """Let the bot's tick look again (nothing should change meanwhile)."""
     time.sleep(seconds)
+
+
+def cards_agree(sim: MeshSim, store: Store, fleet_run_id: int, timeout: float = 20.0) -> None:
+    """Every cluster card, and the fleet card's row of each cluster under way or done, show the
+    phase its run is in (the store's word), once the bot has caught up."""
+    def agree() -> bool:
+        card = fleet_card(sim)
+        for m in store.fleets.members(fleet_run_id):
+            if m.run_id is None:
+                continue
+            run = store.get_run(m.run_id)
+            mine = [c for c in cluster_cards(sim, m.cluster) if f"Run {run.id}" in texts(c)
+                    or f"run {run.id}" in texts(c)]
+            label = phase_label(run.phase)
+            if not cluster_cards(sim, m.cluster) or \
+                    label not in texts(cluster_cards(sim, m.cluster)[-1]) or \
+                    label not in row(card, m.cluster) or len(mine) > 1:
+                return False
+        return True
+    wait_until(agree, timeout, "every cluster card and the fleet card to agree with the store")

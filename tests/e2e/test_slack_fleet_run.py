@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.cli.run import Bot
 from bot.config.settings import SlackMode
 from bot.fleet.runs import FleetPhase, MemberState
+from bot.runtime.bot import Bot
 from bot.schedule.windows import DAYS
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase
@@ -23,6 +23,7 @@ from tests.e2e.fleet_harness import (
     FLEET,
     MOVING,
     TARGET,
+    cards_agree,
     click_cluster,
     click_fleet,
     cluster_cards,
@@ -79,6 +80,8 @@ def test_a_fleet_is_promoted_ring_by_ring_to_the_end_across_a_restart(tmp_path: 
 
         upgrade(sim, store, "aks-dev-1")
         card = fleet_card(sim, "Approve promotion to staging")
+        fleet_id = store.fleets.recent(FLEET, 1)[0].id
+        cards_agree(sim, store, fleet_id)
         assert "Completed" in row(card, "aks-dev-1") and "checks" in row(card, "aks-dev-1")
         assert "|aks-dev-1>" in row(card, "aks-dev-1")  # a link to the cluster's own card
         assert "not the requester" in texts(card)
@@ -93,6 +96,7 @@ def test_a_fleet_is_promoted_ring_by_ring_to_the_end_across_a_restart(tmp_path: 
         upgrade(sim, store, "aks-staging-1")
         click_cluster(sim, BOB, "aks-staging-2", "approve-start")
         wait_phase(store, "aks-staging-2", Phase.CANARY_READY)
+        cards_agree(sim, store, fleet_id)
         card_ts = fleet_card(sim)["ts"]
         replies_before = len(fleet_card(sim).get("replies", []))
         bot.stop()
@@ -109,6 +113,7 @@ def test_a_fleet_is_promoted_ring_by_ring_to_the_end_across_a_restart(tmp_path: 
             upgrade(sim, store, cluster)
         upgrade(sim, store, "aks-prod-eus-1")  # the third starts when a slot frees
         card = fleet_card(sim, "Completed* · ring 3 of 3")
+        cards_agree(sim, store, fleet_id)
         assert "Every ring is done" in texts(card)
         assert all(f"fleet-{a}" not in str(card["blocks"]) for a in ("promote", "pause"))
 

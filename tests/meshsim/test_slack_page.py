@@ -95,3 +95,17 @@ def test_date_tokens_show_in_the_readers_own_zone(zone: str, shown: str) -> None
     assert 'datetime="2025-12-04T09:41:00.000Z"' in html
     assert f"{shown}" in html and 'title="2025-12-04 09:41 UTC"' in html
     assert "!date" not in html.split('title="')[0]
+
+
+def test_a_message_permalink_opens_that_message_on_the_page() -> None:
+    """chat.getPermalink's link (a fleet card's link to a cluster's card) leads to the message
+    on the page, as Slack's client opens it; any other link opens outside."""
+    text = ("<https://mesh-sim.slack.com/archives/C0MESHOPS/p1796448102583932|aks-dev-1> and "
+            "<https://example.com/x|docs>")
+    card = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    done = subprocess.run(["node", "-e", RENDER, str(STATIC / "blocks.js"), json.dumps(card)],
+                          check=True, capture_output=True, text=True)
+    (html,) = [n["html"] for n in json.loads(done.stdout) if "aks-dev-1" in n["html"]]
+    assert '<a href="#m1796448102-583932">aks-dev-1</a>' in html
+    assert '<a href="https://example.com/x" target="_blank">docs</a>' in html
+    assert 'node.id = `m${message.ts.replace(".", "-")}`' in (STATIC / "app.js").read_text()

@@ -44,6 +44,7 @@ from bot.workflow.fleet_runs import Evidence
 ACTION_IDS: Mapping[FleetAction, str] = MappingProxyType({
     a: f"fleet-{a.value}" for a in FleetAction})
 _BY_ID = MappingProxyType({aid: a for a, aid in ACTION_IDS.items()})
+_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,20})&gt;")
 _VALUE = re.compile(r"fleet=(0|[1-9][0-9]{0,17});a=([a-z]{1,16});v=(0|[1-9][0-9]{0,17})")
 SECTION_CHARS = 2900  # Slack's section text limit is 3,000
 REASON_CHARS = 200  # of a reason on a row; 60 when the fleet is big
@@ -186,14 +187,20 @@ def waits_for(view: FleetView) -> str:
         return (f"Promotion to ring *{nxt}* needs {_who(view.promotion)} (not the requester)"
                 f"{until}. The evidence is below.{got}")
     if run.phase is FleetPhase.STOPPED:
-        return (f":octagonal_sign: {escape(run.note)}\nNo further cluster starts and nothing is "
+        return (f":octagonal_sign: {_note(run.note)}\nNo further cluster starts and nothing is "
                 "promoted. *Resume* starts the stopped clusters again (once their runs are "
                 "over); *Cancel* ends the fleet run.")
     if run.phase is FleetPhase.PAUSED:
-        return f"{escape(run.note)}. Runs under way go on; *Resume* carries on."
+        return f"{_note(run.note)}. Runs under way go on; *Resume* carries on."
     if run.phase is FleetPhase.COMPLETED:
         return f"Every ring is done: its clusters run *{run.target}* or were skipped."
-    return f"{escape(run.note or 'Cancelled')}. No further cluster starts."
+    return f"{_note(run.note or 'Cancelled')}. No further cluster starts."
+
+
+def _note(text: str) -> str:
+    """A fleet run's note, escaped (it may hold a person's reason), with the bot's own
+    mentions of who paused or cancelled it (`<@U…>`, never a person's `<@U…|name>`) kept."""
+    return _MENTION.sub(r"<@\1>", escape(text))
 
 
 def _who(policy: ApprovalPolicy) -> str:

@@ -42,6 +42,7 @@ function meta(message, label) {
 function renderMessage(message, extraClass) {
   const node = el("div", `message ${extraClass || ""}`);
   node.dataset.ts = message.ts;
+  node.id = `m${message.ts.replace(".", "-")}`;  // where its permalink leads
   node.appendChild(meta(message));
   if (message.blocks && message.blocks.length) node.appendChild(Blocks.render(message.blocks, message.ts));
   else if (message.text) { const t = el("div", "text"); t.innerHTML = Blocks.mrkdwn(message.text); node.appendChild(t); }

@@ -47,6 +47,9 @@ const Blocks = (() => {
       return `<b>@${escapeHtml(label || names[id] || id)}</b>`;
     }
     if (target.startsWith("!")) return `<b>@${escapeHtml(target.slice(1))}</b>`;
+    // A message's permalink (chat.getPermalink) opens that message here, as in Slack's client.
+    const message = /^https:\/\/[^/]+\.slack\.com\/archives\/[A-Z0-9]+\/p(\d+)(\d{6})$/.exec(target);
+    if (message) return `<a href="#m${message[1]}-${message[2]}">${escapeHtml(label || target)}</a>`;
     return `<a href="${escapeHtml(target)}" target="_blank">${escapeHtml(label || target)}</a>`;
   }
 
