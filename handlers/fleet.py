@@ -17,7 +17,7 @@ from bot.slack.command_text import Command
 from bot.slack.fleet.card import ACTION_IDS, InvalidFleetButton, decode_value
 from bot.slack.fleet.notifier import status_blocks
 from bot.slack.fleet.plan import fleet_plan_report
-from bot.workflow.fleet_runs import FleetOutcome, FleetResult
+from bot.workflow.fleet.records import FleetOutcome, FleetResult
 from handlers.answers import Asker, answer
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from bot.slack.client import build_client
 from bot.slack.membership import Membership
 from bot.slack.notifier import Notifier
 from bot.slack.server import SlackServer, build_app, slack_refusals
-from bot.store.repository import create_store
+from bot.store.repository import Store, create_store
 from bot.upgrade.errors import GiveUp
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
     services = build_services(config, store, workflow, Notifier(client, store, config),
                               Membership(client), database_url, timing)
     metrics.observe_state(lambda: count_phases(services.store.active_runs()),
-                          lambda: services.active)
+                          lambda: services.active, lambda: fleet_rows(config, services.store))
     services.census_pool = census
     census.warm_up()
     app = build_app(client, mode, slack.signing_secret, metrics.observe_ack)
@@ -65,6 +65,12 @@ def build_bot(config: BotConfig, slack: SlackAccess, mode: SlackMode, database_u
     server = SlackServer(app, mode, slack.app_token, port,
                          slack.signing_secret if mode is SlackMode.HTTP else None)
     return Bot(services, server, metrics, _elector(config, services, database_url))
+
+
+def fleet_rows(config: BotConfig, store: Store) -> list[tuple[str, str, str]]:
+    """(fleet, phase, current ring) of each fleet run under way, for /metrics."""
+    return [(r.fleet, r.phase.value, config.fleet(r.fleet).rings[r.ring].name)
+            for r in store.fleets.active_runs()]
 
 
 def _elector(config: BotConfig, services: Services, database_url: str) -> Elector | None:

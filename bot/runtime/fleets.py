@@ -15,7 +15,8 @@ from datetime import datetime
 
 from bot.slack.fleet.notifier import FleetNotifier
 from bot.upgrade.errors import MeshUpgradeError
-from bot.workflow.fleet_runs import FleetLook, FleetWorkflow
+from bot.workflow.fleet.people import FleetWorkflow
+from bot.workflow.fleet.records import FleetLook
 
 log = logging.getLogger(__name__)
 

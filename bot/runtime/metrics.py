@@ -3,6 +3,7 @@
 - `mesh_upgrade_build_info{version,python}`: always 1, to join the version onto other series;
 - `mesh_upgrade_active`: 1 on the replica that drives runs and runs jobs, 0 on a standby;
 - `mesh_upgrade_runs{phase}`: runs in progress by phase, read from the store at each scrape;
+- `mesh_upgrade_fleet_runs{fleet,phase,ring}`: 1 for each fleet run under way (same);
 - `mesh_upgrade_runs_finished_total{outcome}`: completed, rolled_back, cancelled, failed;
 - `mesh_upgrade_step_duration_seconds{phase,step}`: each step that ran, `step` a StepKind;
 - `mesh_upgrade_sidecars{cluster,revision,version}`: pods by sidecar revision and proxy
@@ -21,7 +22,7 @@ import logging
 import platform
 import threading
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -45,12 +46,17 @@ ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 
+FleetRow = tuple[str, str, str]  # fleet, phase, ring
+
+
 class _State(Collector):
-    """Gauges computed at scrape time: runs by phase (from the store) and being active."""
+    """Gauges computed at scrape time: runs by phase and fleet runs (from the store), and
+    being active."""
 
     def __init__(self, runs_by_phase: Callable[[], Mapping[str, int]],
-                 active: Callable[[], bool]) -> None:
-        self._runs, self._active = runs_by_phase, active
+                 active: Callable[[], bool],
+                 fleets: Callable[[], Iterable[FleetRow]] = tuple) -> None:
+        self._runs, self._active, self._fleets = runs_by_phase, active, fleets
 
     def collect(self) -> Iterator[Metric]:
         active = GaugeMetricFamily("mesh_upgrade_active",
@@ -68,6 +74,16 @@ class _State(Collector):
             if not is_terminal(phase):
                 runs.add_metric([phase.value], float(counts.get(phase.value, 0)))
         yield runs
+        fleets = GaugeMetricFamily("mesh_upgrade_fleet_runs", "Fleet runs under way: 1 each, "
+                                   "by fleet, phase and current ring",
+                                   labels=["fleet", "phase", "ring"])
+        try:
+            for row in self._fleets():
+                fleets.add_metric(list(row), 1.0)
+        except Exception as exc:  # as above: the database is down
+            log.debug("fleet runs unavailable: %s", exc)
+            return
+        yield fleets
 
 
 class _Sidecars(Collector):
@@ -124,9 +140,11 @@ class Metrics:
         self.registry.register(self._state)
 
     def observe_state(self, runs_by_phase: Callable[[], Mapping[str, int]],
-                      active: Callable[[], bool]) -> None:
+                      active: Callable[[], bool],
+                      fleets: Callable[[], Iterable[FleetRow]] = tuple) -> None:
         """Where the scrape-time gauges read from, once the services exist."""
         self._state._runs, self._state._active = runs_by_phase, active
+        self._state._fleets = fleets
 
     def counter_of(self, system: str) -> Callable[[Cause], None]:
         """What an adapter calls with the cause of each failed call to `system`; a token that

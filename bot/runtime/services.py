@@ -33,7 +33,7 @@ from bot.upgrade.errors import MeshUpgradeError, RetryLater
 from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
 from bot.workflow.approvals import requested_at
-from bot.workflow.fleet_runs import FleetWorkflow
+from bot.workflow.fleet.people import FleetWorkflow
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)

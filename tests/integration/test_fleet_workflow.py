@@ -28,7 +28,8 @@ from bot.store.fleets import FleetConflict
 from bot.store.repository import Store, create_store
 from bot.upgrade.errors import GiveUp, NotAllowed, StaleVersion
 from bot.upgrade.phases import Action, Phase
-from bot.workflow.fleet_runs import FleetEvent, FleetOutcome, FleetWorkflow, evidence
+from bot.workflow.fleet.people import FleetWorkflow
+from bot.workflow.fleet.records import FleetEvent, FleetOutcome, evidence
 from bot.workflow.runner import Workflow
 from bot.workflow.steps import StepResult, Wait
 from meshsim.sim import MeshSim

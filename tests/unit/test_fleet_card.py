@@ -29,7 +29,7 @@ from bot.slack.fleet.card import (
 from bot.upgrade.approvals import ApprovalPolicy
 from bot.upgrade.phases import Phase, RunKind
 from bot.upgrade.records import Run
-from bot.workflow.fleet_runs import Evidence
+from bot.workflow.fleet.records import Evidence
 from meshsim.slack.blockkit import validate
 from tests.unit.test_blocks import all_text, buttons
 

@@ -134,3 +134,18 @@ def test_a_run_looked_at_again_while_it_waits_logs_at_debug(
         ("step_started", "DEBUG"), ("step_finished", "DEBUG"),
         ("step_started", "DEBUG"), ("step_finished", "INFO"),
         ("step_started", "INFO"), ("paused", "WARNING")]
+
+
+def test_fleet_runs_under_way_are_a_gauge_read_at_each_scrape() -> None:
+    metrics = Metrics()
+    under_way = [("global", "soaking", "dev"), ("eu", "running", "prod")]
+    metrics.observe_state(dict, lambda: True, lambda: list(under_way))
+
+    def fleet(name: str, phase: str, ring: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "mesh_upgrade_fleet_runs", {"fleet": name, "phase": phase, "ring": ring})
+
+    assert fleet("global", "soaking", "dev") == 1 and fleet("eu", "running", "prod") == 1
+    under_way[0] = ("global", "awaiting_promotion", "dev")
+    assert fleet("global", "soaking", "dev") is None
+    assert fleet("global", "awaiting_promotion", "dev") == 1

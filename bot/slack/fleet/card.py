@@ -39,7 +39,7 @@ from bot.slack.buttons import phase_emoji, phase_label
 from bot.slack.wording.phrases import duration
 from bot.upgrade.approvals import ApprovalPolicy
 from bot.upgrade.records import Run
-from bot.workflow.fleet_runs import Evidence
+from bot.workflow.fleet.records import Evidence
 
 ACTION_IDS: Mapping[FleetAction, str] = MappingProxyType({
     a: f"fleet-{a.value}" for a in FleetAction})

@@ -30,7 +30,8 @@ from bot.slack.notifier import Notifier
 from bot.store.fleets import FleetAuditEntry
 from bot.upgrade.phases import Phase, is_terminal
 from bot.upgrade.records import Run
-from bot.workflow.fleet_runs import Evidence, FleetEvent, FleetLook, FleetWorkflow, evidence
+from bot.workflow.fleet.people import FleetWorkflow
+from bot.workflow.fleet.records import Evidence, FleetEvent, FleetLook, evidence
 from bot.workflow.locks import RunLocks
 
 log = logging.getLogger(__name__)
