@@ -31,7 +31,7 @@ endif
 endif
 
 test: install lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist worksteal -q  # an idle worker takes half of the other's queue
 
 postgres:  # as root: install (Debian) and start PostgreSQL, create the test role; prints the URL
 	.ci/postgres

@@ -158,10 +158,12 @@ def _trickle(request_url: str | None, seconds: float, lived: list[float]) -> Non
                      b"Content-Type: application/x-www-form-urlencoded\r\n"
                      b"Content-Length: 1000\r\n\r\n")
         started = time.monotonic()
+        readable = select.poll()  # not select(): a worker of the suite may hold fds past 1024
+        readable.register(sock, select.POLLIN)
         while time.monotonic() - started < seconds:
             try:
                 sock.sendall(b"a")
-                if select.select([sock], [], [], 0.3)[0] and sock.recv(1024) == b"":
+                if readable.poll(300) and sock.recv(1024) == b"":
                     break  # closed by the server
             except OSError:  # reset by the server
                 break

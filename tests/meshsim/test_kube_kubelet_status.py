@@ -186,8 +186,9 @@ def test_an_app_marked_to_crash_sits_in_crash_loop_back_off(env: SimEnv) -> None
 
     def looping() -> Obj | None:
         found = pods(env.sim, "shop", "crashy-")
-        app = found[0]["status"]["containerStatuses"][0] if found else {}
-        return found[0] if app.get("restartCount", 0) >= 2 else None
+        # a pod not yet scheduled has no containerStatuses, as on a real API server
+        statuses = found[0]["status"].get("containerStatuses") or [{}] if found else [{}]
+        return found[0] if statuses[0].get("restartCount", 0) >= 2 else None
 
     crashed = wait_for(looping, what="two restarts")
     app = crashed["status"]["containerStatuses"][0]
