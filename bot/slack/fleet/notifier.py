@@ -36,7 +36,7 @@ from bot.workflow.locks import RunLocks
 
 log = logging.getLogger(__name__)
 CARD_CLAIM_WAIT = timedelta(seconds=30)  # another replica's claim older than this was lost
-_EMOJI = {
+_EMOJI: dict[str, str] = {  # by FleetEvent (a str)
     FleetEvent.STARTED: ":rocket:", FleetEvent.CLUSTER_STARTED: ":clipboard:",
     FleetEvent.CLUSTER_WAITS: ":hourglass_flowing_sand:",
     FleetEvent.CLUSTER_DONE: ":white_check_mark:", FleetEvent.CLUSTER_STOPPED: ":octagonal_sign:",
@@ -154,7 +154,7 @@ class FleetNotifier:
 
 def _reply(entry: FleetAuditEntry) -> str:
     who = "The bot" if entry.actor == "bot" else f"<@{entry.actor}>"
-    emoji = _EMOJI.get(entry.kind, ":memo:")  # type: ignore[call-overload]
+    emoji = _EMOJI.get(entry.kind, ":memo:")
     approvers = entry.detail.get("approvers") or []
     by = f" (approved by {', '.join(f'<@{u}>' for u in approvers)})" if approvers else ""
     return f"{emoji} {who}: {escape(entry.what)}{by}"  # `what` may hold a person's reason
