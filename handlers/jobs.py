@@ -28,6 +28,7 @@ from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Action, Phase
 from bot.upgrade.records import NewAuditEntry, Run
 from bot.workflow.approvals import requested_at
+from bot.workflow.fleet.records import FleetEvent
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,36 @@ def check_patch_drift(s: Services, cluster: str) -> None:
     s.notifier.post(channel, blocks, f"Outdated sidecars on {cluster}")
 
 
+def remind_promotion(s: Services, fleet_run_id: int, asked: str) -> None:
+    """Before a promotion request expires: ping the fleet's approvers, if it still waits."""
+    at = datetime.fromisoformat(asked)
+    run = s.fleets.still_asked(fleet_run_id, at)
+    if run is None:
+        return
+    until = expires_at(s.config.fleet(run.fleet).promotion.policy(), at)
+    to = s.fleets.rings(run.fleet)[run.ring + 1].name
+    if s.fleets.note_once(run, FleetEvent.REMINDED, f"reminder: promotion to {to} still needs "
+                          f"approval; the request expires at {plain_date(until)}", at, ping=True):
+        s.pilot.after_change(fleet_run_id, s.active)
+
+
+def expire_promotion(s: Services, fleet_run_id: int, asked: str) -> None:
+    """When a promotion request expires unapproved: say so in the thread and on the card."""
+    at = datetime.fromisoformat(asked)
+    run = s.fleets.still_asked(fleet_run_id, at)
+    if run is None:
+        return
+    to = s.fleets.rings(run.fleet)[run.ring + 1].name
+    if s.fleets.note_once(run, FleetEvent.EXPIRED, f"expired: promotion to {to} was not "
+                          "approved in time; an approver's click on the card asks for it "
+                          "again", at):
+        s.pilot.after_change(fleet_run_id, s.active)
+
+
 ROUTES: dict[str, Callable[..., None]] = {
     "drive_runs": drive_runs, "check_run": check_run, "remind_approval": remind_approval,
     "expire_approval": expire_approval, "check_patch_drift": check_patch_drift,
+    "remind_promotion": remind_promotion, "expire_promotion": expire_promotion,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.slack.fleet.notifier import FleetNotifier
@@ -30,6 +31,7 @@ class FleetPilot:
         self._shown: dict[int, tuple[object, ...]] = {}  # fleet run id -> card fingerprint
         self._lock = threading.Lock()
         self.looks = 0  # fleets advanced since start (bench/fleet.py reads it)
+        self.on_look: Callable[[FleetLook], None] = lambda _look: None  # the fleet's jobs
 
     def poke(self, fleet_run_id: int) -> None:
         """Look at this fleet at the next tick (one of its clusters' runs moved)."""
@@ -47,16 +49,19 @@ class FleetPilot:
                 self.move(run.id)
 
     def after_change(self, fleet_run_id: int, leading: bool) -> None:
-        """A person changed the fleet: the leader moves it on now; a follower (which drives
-        nothing) only brings the card up to date, and the leader's next tick does the rest."""
+        """A person (or a reminder) changed the fleet or its thread: the leader moves it on
+        now; a follower (which drives nothing) only brings the card and thread up to date, and
+        the leader's next tick does the rest."""
         if leading:
-            self.move(fleet_run_id)
+            self.move(fleet_run_id, always=True)
             return
         look = self.fleets.look(fleet_run_id)
         self.notifier.sync(look)
 
-    def move(self, fleet_run_id: int) -> FleetLook | None:
-        """Advance the fleet once and bring its card up to date; errors wait for next time."""
+    def move(self, fleet_run_id: int, always: bool = False) -> FleetLook | None:
+        """Advance the fleet once and bring its card up to date (`always`: and its thread,
+        which a refusal or a reminder adds to without changing the fleet); errors wait for
+        next time."""
         try:
             look = self.fleets.advance(fleet_run_id)
             self.looks += 1
@@ -65,11 +70,12 @@ class FleetPilot:
             self.poke(fleet_run_id)
             return None
         self._seen[fleet_run_id] = look.run.version
+        self.on_look(look)
         if look.due is not None:
             self._due[fleet_run_id] = look.due
         else:
             self._due.pop(fleet_run_id, None)
-        if self._shown.get(fleet_run_id) != look.fingerprint:
+        if always or self._shown.get(fleet_run_id) != look.fingerprint:
             try:
                 self.notifier.sync(look)
                 self._shown[fleet_run_id] = look.fingerprint

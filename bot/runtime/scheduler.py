@@ -217,12 +217,14 @@ class Scheduler:
     def _once(self, run: Run, action: Action, asked: datetime, what: str, at: datetime) -> None:
         """The route `<what>_approval` at `at` for this request (a renewed request is a
         new job; the old one sees that its request is gone and says nothing)."""
-        job = approval_job_id(what, run.id, run.version, action, asked)
+        self.once(approval_job_id(what, run.id, run.version, action, asked), at,
+                  f"{what}_approval", run.id, action.value, run.version, asked.isoformat())
+
+    def once(self, job: str, at: datetime, route: str, *args: Any) -> None:
+        """`route(*args)` once at `at`, unless that is past or the job is already there."""
         if at <= datetime.now(UTC) or self.aps.get_job(job) is not None:
             return
-        self.aps.add_job(ROUTED, DateTrigger(at), id=job,
-                         args=[f"{what}_approval", run.id, action.value, run.version,
-                               asked.isoformat()],
+        self.aps.add_job(ROUTED, DateTrigger(at), id=job, args=[route, *args],
                          replace_existing=True,
                          misfire_grace_time=int(timedelta(hours=1).total_seconds()))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config.settings import BotConfig
+from bot.fleet.runs import FleetPhase
 from bot.kube.census_pool import CensusPool
 from bot.runtime.driver import Driver
 from bot.runtime.fleets import FleetPilot
@@ -29,11 +30,13 @@ from bot.slack.membership import Membership
 from bot.slack.notifier import Notifier, answer_failure, error_text
 from bot.slack.reporting import refresh_facts
 from bot.store.repository import Store
+from bot.upgrade.approvals import expires_at, remind_at
 from bot.upgrade.errors import MeshUpgradeError, RetryLater
 from bot.upgrade.phases import Action, Phase, is_terminal
 from bot.upgrade.records import Run
 from bot.workflow.approvals import requested_at
 from bot.workflow.fleet.people import FleetWorkflow
+from bot.workflow.fleet.records import FleetLook
 from bot.workflow.runner import Workflow
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,7 @@ class Services:
         self.home = HomeTabs(self.store, self.config, self.workflow.reads,
                              self.notifier, self.membership)
         self.notifier.on_change = self.home.changed
+        self.pilot.on_look = self.reschedule_fleet
 
     def submit(self, respond_to: str | None, fn: Callable[..., Any], *args: Any) -> Future[None]:
         """Run `fn(*args)` after the ack, on the bot's worker pool."""
@@ -127,6 +131,18 @@ class Services:
         asked = {a: requested_at(self.store, run, a)
                  for a in run.actions() - {Action.CANCEL, Action.RETRY}}
         self.scheduler.reconcile(run, asked)
+
+    def reschedule_fleet(self, look: FleetLook) -> None:
+        """A promotion request's reminder and expiry notice, once per request."""
+        run = look.run
+        if run.phase is not FleetPhase.AWAITING_PROMOTION or run.asked_at is None:
+            return
+        policy = self.config.fleet(run.fleet).promotion.policy()
+        stamp = f"{run.id}:{run.asked_at.timestamp():.6f}"
+        for what, at in (("remind", remind_at(policy, run.asked_at)),
+                         ("expire", expires_at(policy, run.asked_at))):
+            self.scheduler.once(f"fleet-{what}:{stamp}", at, f"{what}_promotion", run.id,
+                                run.asked_at.isoformat())
 
     def start(self, active: bool = True) -> None:
         """Start; a replica waiting for the Lease starts passive (`active=False`)."""

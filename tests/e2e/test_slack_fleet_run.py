@@ -39,6 +39,7 @@ from tests.e2e.slack_harness import (
     ALICE,
     BOB,
     CAROL,
+    CHANNEL,
     MALLORY,
     SPEED,
     Harness,
@@ -244,3 +245,34 @@ def test_a_fleet_waits_for_the_change_window_and_an_emergency_rollback_goes_outs
         card = fleet_card(h.sim, "Stopped")
         assert "aks-dev-1: its run rolled back" in texts(card)
         assert store.recent_runs("aks-staging-1") == ()
+
+
+def test_an_unanswered_promotion_is_reminded_then_expires_and_a_click_asks_again(
+        tmp_path: Path) -> None:
+    promotion = {"groups": ["S0MESHAPPR"], "required": 1,
+                 "expires_after": timedelta(seconds=8), "remind_before": timedelta(seconds=4)}
+    with running_bot(tmp_path, scenario="fleet", fleet={"promotion": promotion}) as h:
+        store = h.bot.services.store
+        _started(h)
+        upgrade(h.sim, store, "aks-dev-1")
+        card = fleet_card(h.sim, "Approve promotion to staging")
+        assert "open until" in texts(card)
+
+        def reply(part: str) -> str:
+            return str(wait_until(lambda: next((texts(r) for r in fleet_card(h.sim).get(
+                "replies", []) if part in texts(r)), None), 20, f"a reply with {part!r}"))
+
+        reminded = reply("reminder: promotion to staging still needs approval")
+        assert "@mesh-approvers" in reminded or "S0MESHAPPR" in reminded
+        reply("expired: promotion to staging was not approved in time")
+        fleet_card(h.sim, "the request expired at")
+        click_fleet(h.sim, MALLORY, "promote")  # a stranger cannot renew it
+        h.wait_ephemeral(MALLORY, "you are not an approver here")
+        click_fleet(h.sim, BOB, "promote")  # bob's click asks again and counts for nothing
+        assert "asked for it again" in h.wait_ephemeral(BOB, "asked for it again")
+        card = fleet_card(h.sim, "open until")
+        h.sim.slack.click(CAROL, CHANNEL, card["ts"], "fleet-promote")
+        fleet_card(h.sim, "ring 2 of 3 (*staging*)")
+        kinds = [e.kind for e in store.fleets.audit_log(store.fleets.recent(FLEET, 1)[0].id)]
+        assert kinds.count("reminded") == 1 and kinds.count("expired") == 1
+        assert kinds.count("promotion_asked") == 2 and kinds[-1] == "cluster_started"

@@ -182,8 +182,9 @@ def waits_for(view: FleetView) -> str:
     if run.phase is FleetPhase.AWAITING_PROMOTION:
         got = f" Approved so far by {', '.join(f'<@{u}>' for u in view.approvals)}." \
             if view.approvals else ""
-        until = f", open until {when(run.asked_at + view.promotion.expires_after)}" \
-            if run.asked_at else ""
+        ends = run.asked_at + view.promotion.expires_after if run.asked_at else None
+        until = "" if ends is None else f", open until {when(ends)}" if view.now < ends \
+            else f"; the request expired at {when(ends)}: an approver's click asks again"
         return (f"Promotion to ring *{nxt}* needs {_who(view.promotion)} (not the requester)"
                 f"{until}. The evidence is below.{got}")
     if run.phase is FleetPhase.STOPPED:

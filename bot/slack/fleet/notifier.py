@@ -41,6 +41,7 @@ _EMOJI: dict[str, str] = {  # by FleetEvent (a str)
     FleetEvent.CLUSTER_WAITS: ":hourglass_flowing_sand:",
     FleetEvent.CLUSTER_DONE: ":white_check_mark:", FleetEvent.CLUSTER_STOPPED: ":octagonal_sign:",
     FleetEvent.SOAKING: ":hourglass:", FleetEvent.PROMOTION_ASKED: ":raised_hand:",
+    FleetEvent.REMINDED: ":alarm_clock:", FleetEvent.EXPIRED: ":hourglass_flowing_sand:",
     FleetEvent.APPROVED: ":ballot_box_with_check:", FleetEvent.REFUSED: ":no_entry:",
     FleetEvent.PROMOTED: ":arrow_double_down:", FleetEvent.STOPPED: ":octagonal_sign:",
     FleetEvent.PAUSED: ":double_vertical_bar:", FleetEvent.RESUMED: ":arrow_forward:",
@@ -157,7 +158,10 @@ def _reply(entry: FleetAuditEntry) -> str:
     emoji = _EMOJI.get(entry.kind, ":memo:")
     approvers = entry.detail.get("approvers") or []
     by = f" (approved by {', '.join(f'<@{u}>' for u in approvers)})" if approvers else ""
-    return f"{emoji} {who}: {escape(entry.what)}{by}"  # `what` may hold a person's reason
+    ping = [f"<!subteam^{g}>" for g in entry.detail.get("groups") or []] + \
+        [f"<@{u}>" for u in entry.detail.get("users") or []]  # IDs the configuration checked
+    cc = f" {' '.join(ping)}" if ping else ""
+    return f"{emoji} {who}: {escape(entry.what)}{by}{cc}"  # `what` may hold a person's reason
 
 
 def _plain(entry: FleetAuditEntry) -> str:

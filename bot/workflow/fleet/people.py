@@ -50,6 +50,33 @@ class FleetWorkflow(FleetDriving):
                                     "approvers may pause, resume or cancel it")
             return self._steer(run, action, user, reason)
 
+    def still_asked(self, fleet_run_id: int, asked: datetime) -> FleetRun | None:
+        """The fleet run, if it still waits for approvers on the request made at `asked`
+        (not promoted, paused, renewed, or approved enough since)."""
+        run = self.store.get(fleet_run_id)
+        if run.phase is not FleetPhase.AWAITING_PROMOTION or run.asked_at != asked:
+            return None
+        policy = self.config(run.fleet).promotion.policy()
+        counted = _counted(policy, run.requested_by,
+                           self.store.approvals(run.id, run.ring + 1, asked), self.now())
+        return run if len(counted) < policy.required else None
+
+    def note_once(self, run: FleetRun, kind: FleetEvent, what: str, asked: datetime,
+                  ping: bool = False) -> bool:
+        """An audit entry (a reply in the thread) once per request, even if its job runs
+        twice (a restart, or a replica taking over between the run and its record); with
+        `ping`, the reply mentions the promotion's approvers."""
+        key = asked.isoformat()
+        policy = self.config(run.fleet).promotion.policy()
+        detail = {"asked_at": key, **({"groups": list(policy.groups),
+                                       "users": list(policy.users)} if ping else {})}
+        with self._locks(run.id):
+            if any(e.kind == kind and e.detail.get("asked_at") == key
+                   for e in self.store.audit_log(run.id)):
+                return False
+            self.store.audit(run.id, "bot", kind, what, detail)
+            return True
+
     def _may_steer(self, run: FleetRun, user: str, groups: frozenset[str] | None) -> bool:
         policy = self.config(run.fleet).promotion.policy()
         return user == run.requested_by or user in policy.users or \
@@ -67,8 +94,11 @@ class FleetWorkflow(FleetDriving):
         decision = evaluate(policy, run.requested_by, self.store.approvals(run.id, run.ring + 1,
                                                                             asked),
                             user, groups, self.now(), requested_at=asked)
-        if decision.verdict is Verdict.EXPIRED and \
-                may_ask_again(policy, run.requested_by, user, groups):
+        if decision.verdict is Verdict.EXPIRED:
+            if not may_ask_again(policy, run.requested_by, user, groups):
+                return self._refuse(run, FleetAction.PROMOTE, user, "the request expired, and "
+                                    "you are not an approver here, so your click cannot ask "
+                                    "for it again")
             again = self.store.move(run.id, run.version, FleetPhase.AWAITING_PROMOTION,
                                     asked_at=self.now(), audit=[(
                                         user, FleetEvent.PROMOTION_ASKED,

@@ -30,6 +30,8 @@ class FleetEvent(StrEnum):
     CLUSTER_STOPPED = "cluster_stopped"
     SOAKING = "soaking"
     PROMOTION_ASKED = "promotion_asked"
+    REMINDED = "reminded"  # a promotion request still waits, shortly before it expires
+    EXPIRED = "expired"  # nobody approved it in time; a click asks again
     APPROVED = "approved"
     REFUSED = "refused"
     PROMOTED = "promoted"
