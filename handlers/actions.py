@@ -11,6 +11,7 @@ asks for it again; the card and the thread said it had expired (handlers/jobs.py
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.runtime.services import Services
@@ -39,26 +40,46 @@ def register(app: App, services: Services) -> None:
         app.action(aid)(handle_approve_action)
 
 
+NOT_OURS = (":no_entry: This button was not made by this bot (or it is damaged), so nothing "
+            "was done.")
+
+
 def _response_url(body: Any) -> str | None:
     url = body.get("response_url") if isinstance(body, dict) else None
     return url if isinstance(url, str) else None
 
 
+@dataclass(frozen=True)
+class Click:
+    """What a block_actions body says, whatever shape Slack (or anyone) sent: where to answer,
+    who clicked (None: nobody to answer for), and the first action's id and value."""
+
+    response_url: str | None
+    user: str | None
+    action_id: object
+    value: object
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Click:
+        user = (body.get("user") or {}).get("id")
+        actions = body.get("actions") or [{}]
+        clicked = actions[0] if isinstance(actions[0], dict) else {}
+        return cls(_response_url(body), user if isinstance(user, str) and user else None,
+                   clicked.get("action_id"), clicked.get("value"))
+
+
 def handle_click(s: Services, body: dict[str, Any]) -> None:
-    url = _response_url(body)
-    user = (body.get("user") or {}).get("id")
-    actions = body.get("actions") or [{}]
-    clicked = actions[0] if isinstance(actions[0], dict) else {}
+    click = Click.of(body)
     try:
-        value = decode_value(str(clicked.get("value", "")), str(clicked.get("action_id", "")))
+        value = decode_value(str(click.value or ""), str(click.action_id or ""))
     except InvalidButtonValue as exc:
-        log.warning("refused a click by %s: %s", user, exc)
-        s.notifier.respond(url, ":no_entry: This button was not made by this bot (or it is "
-                                "damaged), so nothing was done.")
+        log.warning("refused a click by %s: %s", click.user, exc)
+        s.notifier.respond(click.response_url, NOT_OURS)
         return
-    if not isinstance(user, str) or not user:
+    if click.user is None:
         return
-    s.notifier.respond(url, decide(s, value.run_id, value.action, value.version, user))
+    s.notifier.respond(click.response_url,
+                       decide(s, value.run_id, value.action, value.version, click.user))
 
 
 def decide(s: Services, run_id: int, action: Action, version: int, user: str) -> str:

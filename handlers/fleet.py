@@ -18,6 +18,7 @@ from bot.slack.fleet.card import ACTION_IDS, InvalidFleetButton, decode_value
 from bot.slack.fleet.notifier import status_blocks
 from bot.slack.fleet.plan import fleet_plan_report
 from bot.workflow.fleet.records import FleetOutcome, FleetResult
+from handlers.actions import NOT_OURS, Click
 from handlers.answers import Asker, answer
 
 if TYPE_CHECKING:
@@ -63,29 +64,24 @@ def command(s: Services, cmd: Command, who: Asker) -> None:
 def register(app: App, services: Services) -> None:
     def handle_fleet_button(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        url = body.get("response_url") if isinstance(body.get("response_url"), str) else None
-        services.submit(url, click, services, body)
+        services.submit(Click.of(body).response_url, click, services, body)
 
     for aid in ACTION_IDS.values():
         app.action(aid)(handle_fleet_button)
 
 
 def click(s: Services, body: dict[str, Any]) -> None:
-    url = body.get("response_url") if isinstance(body.get("response_url"), str) else None
-    user = (body.get("user") or {}).get("id")
-    actions = body.get("actions") or [{}]
-    clicked = actions[0] if isinstance(actions[0], dict) else {}
+    clicked = Click.of(body)
     try:
-        button = decode_value(clicked.get("value"), clicked.get("action_id"))
+        button = decode_value(clicked.value, clicked.action_id)
     except InvalidFleetButton as exc:
-        log.warning("refused a fleet click by %s: %s", user, exc)
-        s.notifier.respond(url, ":no_entry: This button was not made by this bot (or it is "
-                                "damaged), so nothing was done.")
+        log.warning("refused a fleet click by %s: %s", clicked.user, exc)
+        s.notifier.respond(clicked.response_url, NOT_OURS)
         return
-    if not isinstance(user, str) or not user:
+    if clicked.user is None:
         return
-    result = _act(s, button.fleet_run_id, button.action, user, button.version)
-    s.notifier.respond(url, _text(result))
+    result = _act(s, button.fleet_run_id, button.action, clicked.user, button.version)
+    s.notifier.respond(clicked.response_url, _text(result))
 
 
 def _act(s: Services, fleet_run_id: int, action: FleetAction, user: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -50,6 +51,17 @@ def texts(message: dict[str, Any]) -> str:
 
     walk(message.get("blocks"))
     return "\n".join(out)
+
+
+class Clock:
+    """The workflow's clock (and so a fleet's), for `workflow.now`: real time, moved by
+    `offset`."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 @dataclass

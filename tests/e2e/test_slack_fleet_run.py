@@ -42,6 +42,7 @@ from tests.e2e.slack_harness import (
     CHANNEL,
     MALLORY,
     SPEED,
+    Clock,
     Harness,
     bot_for,
     running_bot,
@@ -194,16 +195,6 @@ def _running(sim: MeshSim, url: str) -> Bot:
     wait_until(lambda: sim.slack.configure_app()["socket_connections"], 10,
                "a Socket Mode connection")
     return bot
-
-
-class Clock:
-    """The workflow's clock (and so the fleet's): real time, moved by `offset`."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 def test_a_fleet_waits_for_the_change_window_and_an_emergency_rollback_goes_outside_it(

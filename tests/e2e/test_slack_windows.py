@@ -12,19 +12,18 @@ from bot.schedule.windows import DAYS
 from bot.upgrade.kinds import AuditKind
 from bot.upgrade.phases import Phase
 from meshsim.sim import RESOURCE_GROUP, SUBSCRIPTION
-from tests.e2e.slack_harness import ALICE, BOB, CAROL, Harness, running_bot, texts, wait_until
+from tests.e2e.slack_harness import (
+    ALICE,
+    BOB,
+    CAROL,
+    Clock,
+    Harness,
+    running_bot,
+    texts,
+    wait_until,
+)
 
 CLUSTER, OLD, NEW = "aks-sandbox", "asm-1-22", "asm-1-23"
-
-
-class Clock:
-    """The workflow's clock: real time, moved by `offset`."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 def _revisions(h: Harness) -> list[str]:
