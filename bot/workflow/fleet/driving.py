@@ -20,6 +20,7 @@ from bot.fleet.runs import (
     FleetRun,
     Member,
     MemberState,
+    Move,
     MoveKind,
     RingSpec,
     next_move,
@@ -89,8 +90,16 @@ class FleetDriving:
         """One look at the fleet: follow its clusters' runs, then do what its phase needs."""
         with self._locks(fleet_run_id):
             run = self.store.get(fleet_run_id)
-            due = None if run.over else self._step(run)
-            return self.look(fleet_run_id, due)
+            if run.over:
+                return self.look(fleet_run_id)
+            members, runs = self._follow(run)
+            rings = self.rings(run.fleet)
+            move = next_move(run, rings, members, self.now())
+            if move.kind is MoveKind.WAIT and runs is not None:  # just read: not read again
+                return FleetLook(run, members, runs, move.until)
+            if move.kind is MoveKind.WAIT:
+                return self.look(fleet_run_id, move.until)
+            return self.look(fleet_run_id, self._carry_out(run, move, members, rings))
 
     def look(self, fleet_run_id: int, due: datetime | None = None) -> FleetLook:
         """The fleet as it is, with its clusters' runs under way (only those: the work grows
@@ -101,10 +110,9 @@ class FleetDriving:
                 if m.run_id is not None and m.state is MemberState.RUNNING}
         return FleetLook(run, members, runs, due)
 
-    def _step(self, run: FleetRun) -> datetime | None:
-        members = self._follow(run)
-        rings = self.rings(run.fleet)
-        move = next_move(run, rings, members, self.now())
+    def _carry_out(self, run: FleetRun, move: Move, members: tuple[Member, ...],
+                   rings: tuple[RingSpec, ...]) -> datetime | None:
+        """Do `move` (anything but WAIT); returns when the fleet next has something to do."""
         if move.kind is MoveKind.START:
             for cluster in move.clusters:
                 self._start_member(run, next(m for m in members if m.cluster == cluster))
@@ -129,15 +137,21 @@ class FleetDriving:
                                     f"completed: every ring is on {run.target}", {})])
         return move.until
 
-    def _follow(self, run: FleetRun) -> tuple[Member, ...]:
-        """The members with their clusters' runs as they are now (recorded as they change)."""
-        members = []
+    def _follow(self, run: FleetRun) -> tuple[tuple[Member, ...], dict[int, Run] | None]:
+        """The members with their clusters' runs as they are now (recorded as they change),
+        and the runs of those still under way; None for those when another writer changed a
+        member meanwhile (what was read is then not the fleet as it is)."""
+        members: list[Member] = []
+        runs: dict[int, Run] = {}
+        raced = False
         for m in self.store.members(run.id):
             if m.state is MemberState.RUNNING and m.run_id is not None:
                 cluster_run = self.workflow.store.get_run(m.run_id)
                 after = settled_member(m, cluster_run.phase, cluster_run.updated_at,
                                        cluster_run.pause_reason or "")
-                if after != m and self.store.set_member(run.id, m.state, after):
+                if after == m:
+                    runs[m.run_id] = cluster_run
+                elif self.store.set_member(run.id, m.state, after):
                     done = after.state is MemberState.COMPLETED
                     self.store.audit(
                         run.id, "bot",
@@ -147,8 +161,10 @@ class FleetDriving:
                         {"cluster": m.cluster, "run_id": m.run_id,
                          "phase": cluster_run.phase.value})
                     m = after
+                else:
+                    raced = True
             members.append(m)
-        return tuple(members)
+        return tuple(members), None if raced else runs
 
     def _start_member(self, run: FleetRun, m: Member) -> None:
         """Ask for the cluster's run (its own card asks its approvers to start it), or adopt
