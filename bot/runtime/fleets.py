@@ -42,11 +42,14 @@ class FleetPilot:
         now = self.fleets.now()
         with self._lock:
             poked, self._poked = self._poked, set()
-        for run in self.fleets.store.active_runs():
+        active = self.fleets.store.active_runs()
+        for run in active:
             due = self._due.get(run.id)
             if run.id in poked or self._seen.get(run.id) != run.version or \
                     (due is not None and due <= now):
                 self.move(run.id)
+        for over in poked - {run.id for run in active}:  # a finished fleet's card still owed
+            self.move(over)
 
     def after_change(self, fleet_run_id: int, leading: bool) -> None:
         """A person (or a reminder) changed the fleet or its thread: the leader moves it on
@@ -79,7 +82,11 @@ class FleetPilot:
             try:
                 self.notifier.sync(look)
                 self._shown[fleet_run_id] = look.fingerprint
-            except Exception as exc:  # Slack failing: the card stays owed
+            except Exception as exc:  # Slack failing: the card stays owed (poked again)
                 log.warning("fleet run %s: card not updated: %s", fleet_run_id, exc)
                 self.poke(fleet_run_id)
+                return look
+        if look.run.over:  # nothing looks at it again: forget it
+            for seen in (self._seen, self._shown, self._due):
+                seen.pop(fleet_run_id, None)
         return look

@@ -24,12 +24,14 @@ from bot.cli.sandbox import APPROVERS, sandbox_config
 from bot.cli.wiring import build_workflow
 from bot.config.settings import BotConfig
 from bot.fleet.runs import FleetAction, FleetPhase, FleetRun, Member, MemberState
+from bot.runtime.fleets import FleetPilot
+from bot.slack.fleet.notifier import FleetNotifier
 from bot.store.fleets import FleetConflict
 from bot.store.repository import Store, create_store
 from bot.upgrade.errors import GiveUp, NotAllowed, StaleVersion
 from bot.upgrade.phases import Action, Phase
 from bot.workflow.fleet.people import FleetWorkflow
-from bot.workflow.fleet.records import FleetEvent, FleetOutcome, evidence
+from bot.workflow.fleet.records import FleetEvent, FleetLook, FleetOutcome, evidence
 from bot.workflow.runner import Workflow
 from bot.workflow.steps import StepResult, Wait
 from meshsim.sim import MeshSim
@@ -387,3 +389,33 @@ def test_resume_is_refused_while_a_stopped_clusters_run_is_failed_and_allowed_af
         again = member(r, fleet.id, DEV)
         assert again.state is MemberState.RUNNING and again.run_id not in (None, run_id)
         assert len(r.store.recent_runs(DEV)) == 2
+
+
+class _CardThatFailsOnce(FleetNotifier):
+    """The fleet card as Slack takes it: the first edit fails (a 500), the next ones land."""
+
+    def __init__(self) -> None:  # nothing of Slack is reached: only what was shown is kept
+        self.failures, self.shown = 1, []
+
+    def sync(self, look: FleetLook) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("Slack answered 500")
+        self.shown.append(look.run.phase)
+
+
+def test_a_finished_fleets_card_that_slack_failed_to_edit_is_edited_at_the_next_tick(
+        tmp_path: Path) -> None:
+    with fleet_env(tmp_path) as env:
+        r = env.replica()
+        fleet = r.fleets.start(FLEET, ALICE)
+        card = _CardThatFailsOnce()
+        pilot = FleetPilot(r.fleets, card)
+        assert r.fleets.act(fleet.id, FleetAction.CANCEL, BOB, None, APPROVER).outcome is \
+            FleetOutcome.APPLIED
+        pilot.after_change(fleet.id, leading=True)  # the edit to "Cancelled" fails
+        assert card.shown == [] and r.fleets.store.active(FLEET) is None
+        pilot.tick()  # no longer active, but its card is still owed
+        assert card.shown == [FleetPhase.CANCELLED]
+        pilot.tick()
+        assert card.shown == [FleetPhase.CANCELLED]  # and then forgotten: not edited again
